@@ -1,0 +1,158 @@
+"""Model fields for personal data.
+
+``EncryptedTextField`` stores AES-256-GCM ciphertext (bytea) bound to tenant + table + column; the value on the
+instance is the plaintext, decrypted on first access (the tenant is known only from the instance, so decryption
+cannot happen in ``from_db_value``). ``BlindIndexField`` stores a keyed hash of another field for equality
+lookups: ``Model.objects.filter(**blind_lookup(Model, "email_index", "a@b.com"))``.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core import validators
+from django.db import models
+
+from core.pii.crypto import PLATFORM_SCOPE, blind_index, decrypt, encrypt
+
+
+class Ciphertext(bytes):
+    """Bytes read from the database and not yet decrypted (or just encrypted for writing)."""
+
+
+def scope_of(instance) -> str:
+    tenant_id = getattr(instance, "tenant_id", None)
+    return str(tenant_id) if tenant_id else PLATFORM_SCOPE
+
+
+class _PlaintextDescriptor:
+    def __init__(self, field: EncryptedTextField):
+        self.field = field
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__.get(self.field.attname)
+        if isinstance(value, Ciphertext):
+            value = self.field.decrypt_for(instance, value)
+            instance.__dict__[self.field.attname] = value
+        return "" if value is None else value
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = value
+
+
+class EncryptedTextField(models.Field):
+    description = "Text encrypted with AES-256-GCM (Tink), bound to tenant, table and column"
+    empty_strings_allowed = True
+
+    def __init__(self, *args, max_length: int | None = None, **kwargs):
+        kwargs["null"] = True  # an empty value is stored as NULL: no ciphertext for nothing
+        kwargs.setdefault("blank", True)
+        self.plain_max_length = max_length
+        super().__init__(*args, **kwargs)
+        if max_length:
+            self.validators.append(validators.MaxLengthValidator(max_length))
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("null", None)
+        if self.plain_max_length:
+            kwargs["max_length"] = self.plain_max_length
+        return name, path, args, kwargs
+
+    def get_internal_type(self) -> str:
+        return "BinaryField"
+
+    def contribute_to_class(self, cls, name, private_only=False):
+        super().contribute_to_class(cls, name, private_only=private_only)
+        setattr(cls, self.attname, _PlaintextDescriptor(self))
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else Ciphertext(bytes(value))
+
+    def to_python(self, value):
+        if value is None or isinstance(value, str):
+            return value or ""
+        return str(value)
+
+    def decrypt_for(self, instance, ciphertext: bytes) -> str:
+        return decrypt(
+            ciphertext, scope=scope_of(instance), table=self.model._meta.db_table, column=self.column
+        )
+
+    def encrypt_for(self, instance, plaintext: str) -> Ciphertext:
+        return Ciphertext(
+            encrypt(plaintext, scope=scope_of(instance), table=self.model._meta.db_table, column=self.column)
+        )
+
+    def pre_save(self, model_instance, add):
+        plaintext = getattr(model_instance, self.attname)
+        return self.encrypt_for(model_instance, plaintext) if plaintext else None
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if value is None or isinstance(value, Ciphertext):
+            return None if value is None else bytes(value)
+        raise TypeError(
+            f"{self.model._meta.label}.{self.name} is encrypted: it cannot be compared in SQL; "
+            "use its blind index for equality lookups"
+        )
+
+    def get_lookup(self, lookup_name):
+        return super().get_lookup(lookup_name) if lookup_name == "isnull" else None
+
+    def value_to_string(self, obj):
+        return getattr(obj, self.attname)
+
+    def formfield(self, **kwargs):
+        defaults = {"form_class": forms.CharField, "max_length": self.plain_max_length}
+        defaults.update(kwargs)
+        return super().formfield(**defaults)
+
+
+class BlindIndexField(models.Field):
+    """Keyed HMAC-SHA256 of ``source`` (normalised: NFKC, trimmed, case-folded), scoped to the tenant."""
+
+    description = "Blind index of an encrypted field"
+
+    def __init__(self, *args, source: str, **kwargs):
+        self.source = source
+        kwargs["null"] = True
+        kwargs["editable"] = False
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("null", None)
+        kwargs.pop("editable", None)
+        kwargs["source"] = self.source
+        return name, path, args, kwargs
+
+    def get_internal_type(self) -> str:
+        return "BinaryField"
+
+    @property
+    def purpose(self) -> str:
+        return f"{self.model._meta.db_table}.{self.source}"
+
+    def pre_save(self, model_instance, add):
+        value = getattr(model_instance, self.source)
+        digest = blind_index(value, scope=scope_of(model_instance), purpose=self.purpose) if value else None
+        setattr(model_instance, self.attname, digest)
+        return digest
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else bytes(value)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        return None if value is None else bytes(value)
+
+
+def blind_lookup(model, field_name: str, value: str, *, scope: str | None = None) -> dict[str, bytes]:
+    """Filter kwargs matching rows whose ``source`` equals ``value`` (scope: current tenant by default)."""
+    from tenants.context import current_tenant_id
+
+    field = model._meta.get_field(field_name)
+    if scope is None:
+        tenant_id = current_tenant_id()
+        scope = str(tenant_id) if tenant_id and hasattr(model, "tenant_id") else PLATFORM_SCOPE
+    return {field_name: blind_index(value, scope=scope, purpose=field.purpose)}

@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+
+from core.errors import DomainError
+from tenants import audit, services
+from tenants.admin_sites import platform_admin_site, tenant_admin_site
+from tenants.models import AuditEvent, Domain, Membership, PlatformAuditEvent, Tenant
+
+
+class AuditedModelAdmin(admin.ModelAdmin):
+    """Records every save and delete made through the admin, with before/after values."""
+
+    def save_model(self, request, obj, form, change):
+        before = audit.snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        audit.record(
+            audit.Action.CHANGE if change else audit.Action.CREATE,
+            actor=request.user,
+            target=obj,
+            changes=audit.diff(before, audit.snapshot(obj)),
+            request=request,
+        )
+
+    def delete_model(self, request, obj):
+        before = audit.snapshot(obj)
+        audit.record(
+            audit.Action.DELETE,
+            actor=request.user,
+            target=obj,
+            changes=audit.diff(before, None),
+            request=request,
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- back office (tenant hosts) -------------------------------------------------------------------------------
+
+
+class MembershipForm(forms.ModelForm):
+    actor = None  # set per request by MembershipAdmin.get_form
+
+    class Meta:
+        model = Membership
+        fields = ["role", "is_active"]
+
+    def clean(self):
+        data = super().clean()
+        current = self.instance.role if self.instance.pk else None
+        try:
+            services.check_may_assign(self.actor, data.get("role") or current, current)
+            if self.instance.pk:
+                services.check_keeps_an_owner(self.instance, data.get("role"), data.get("is_active", True))
+        except DomainError as error:
+            raise forms.ValidationError(error.message) from error
+        return data
+
+
+class MembershipAddForm(MembershipForm):
+    email = forms.EmailField(
+        help_text="A new address gets an account without a password; they set one by reset link."
+    )
+    full_name = forms.CharField(required=False, max_length=200)
+
+    class Meta(MembershipForm.Meta):
+        fields = ["role"]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if Membership.objects.filter(user__email=email).exists():
+            raise forms.ValidationError("This person is already a member of the team.")
+        return email
+
+
+@admin.register(Membership, site=tenant_admin_site)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "role", "is_active", "created_at"]
+    list_filter = ["role", "is_active"]
+    search_fields = ["user__email", "user__full_name"]
+
+    def get_queryset(self, request):
+        return Membership.objects.select_related("user")
+
+    def get_fields(self, request, obj=None):
+        return ["email", "full_name", "role"] if obj is None else ["role", "is_active"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = MembershipAddForm if obj is None else MembershipForm
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        form_class.actor = request.user
+        return form_class
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            saved = services.change_member(
+                obj, actor=request.user, role=data["role"], is_active=data["is_active"], request=request
+            )
+        else:
+            saved = services.add_member(
+                email=data["email"],
+                full_name=data.get("full_name", ""),
+                role=data["role"],
+                actor=request.user,
+                request=request,
+            )
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deactivate instead: the audit trail keeps pointing at a real membership
+
+
+@admin.register(AuditEvent, site=tenant_admin_site)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor_label", "action", "target_type", "target_label", "ip_address"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_label", "target_label", "target_id"]
+    date_hierarchy = "created_at"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("tenants.view_auditevent")
+
+
+# --- platform admin (platform host) ---------------------------------------------------------------------------
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+
+
+class TenantCreateForm(forms.ModelForm):
+    host = forms.CharField(help_text="Primary host name, e.g. acme.tourops.example")
+    owner_email = forms.EmailField(help_text="The first owner; gets an account if the address is new.")
+
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "kind", "base_currency", "time_zone", "default_language"]
+
+    def clean_host(self):
+        host = self.cleaned_data["host"].strip().lower()
+        if Domain.objects.filter(host=host).exists():
+            raise forms.ValidationError("This host name is already in use.")
+        return host
+
+
+@admin.register(Tenant, site=platform_admin_site)
+class TenantAdmin(AuditedModelAdmin):
+    list_display = ["name", "slug", "kind", "base_currency", "time_zone", "status", "created_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["name", "slug", "domains__host"]
+    inlines = [DomainInline]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TenantCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        base = ["slug", "name", "kind", "base_currency", "time_zone", "default_language"]
+        return [*base, "host", "owner_email"] if obj is None else [*base, "status"]
+
+    def get_inlines(self, request, obj):
+        return [DomainInline] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        data = form.cleaned_data
+        created = services.create_tenant(
+            slug=data["slug"],
+            name=data["name"],
+            kind=data["kind"],
+            base_currency=data["base_currency"],
+            time_zone=data["time_zone"],
+            default_language=data["default_language"],
+            host=data["host"],
+            owner_email=data["owner_email"],
+            actor=request.user,
+            request=request,
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # suspend instead; deleting a business's history is a data-retention decision
+
+
+@admin.register(PlatformAuditEvent, site=platform_admin_site)
+class PlatformAuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor_label", "action", "target_type", "target_label", "ip_address"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_label", "target_label"]

@@ -1,0 +1,68 @@
+"""Recording staff actions: one function, ``record``, that writes to the tenant's audit log inside a tenant
+context and to the platform audit log outside one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from core.pii.fields import BlindIndexField, EncryptedTextField
+from tenants.context import current_tenant_id
+from tenants.models import AuditEvent, AuditRecord, PlatformAuditEvent
+
+Action = AuditRecord.Action
+_MASK = "(encrypted)"
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+def snapshot(instance: models.Model) -> dict[str, Any]:
+    """Field values for before/after comparison; personal data is never copied into the log."""
+    values: dict[str, Any] = {}
+    for field in instance._meta.concrete_fields:
+        if isinstance(field, BlindIndexField) or field.name in {"password"}:
+            continue
+        if isinstance(field, EncryptedTextField):
+            values[field.name] = _MASK if getattr(instance, field.attname) else ""
+            continue
+        value = field.value_from_object(instance)
+        values[field.name] = value if isinstance(value, (int, float, bool, type(None))) else str(value)
+    return values
+
+
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
+    before, after = before or {}, after or {}
+    changed = {}
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            changed[name] = [before.get(name), after.get(name)]
+    return changed
+
+
+def record(
+    action: str,
+    *,
+    actor=None,
+    target: models.Model | None = None,
+    changes: dict | None = None,
+    request=None,
+    actor_label: str = "",
+) -> AuditRecord:
+    fields = {
+        "action": action,
+        "actor_id": str(actor.pk) if actor is not None and actor.pk else "",
+        "actor_label": actor_label or (str(actor) if actor is not None else ""),
+        "changes": changes or {},
+        "ip_address": client_ip(request),
+    }
+    if target is not None:
+        fields.update(
+            target_type=target._meta.label_lower,
+            target_id=str(target.pk),
+            target_label=str(target)[:300],
+        )
+    model = AuditEvent if current_tenant_id() is not None else PlatformAuditEvent
+    return model.objects.create(**fields)

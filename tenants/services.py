@@ -1,0 +1,144 @@
+"""Writes for tenancy: creating tenants and managing their teams."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from core.errors import DomainError
+from tenants import audit
+from tenants.context import tenant_context
+from tenants.models import Domain, Membership, Tenant
+from tenants.roles import Role
+
+
+@transaction.atomic
+def create_tenant(
+    *,
+    slug: str,
+    name: str,
+    kind: str,
+    base_currency: str,
+    time_zone: str,
+    default_language: str,
+    host: str,
+    owner_email: str,
+    actor=None,
+    request=None,
+) -> Tenant:
+    """A tenant with its primary domain and its first owner (created if the email is new)."""
+    tenant = Tenant(
+        slug=slug,
+        name=name,
+        kind=kind,
+        base_currency=base_currency,
+        time_zone=time_zone,
+        default_language=default_language,
+    )
+    tenant.full_clean()
+    tenant.save()
+    domain = Domain(tenant=tenant, host=host.strip().lower(), is_primary=True)
+    domain.full_clean()
+    domain.save()
+    audit.record(
+        audit.Action.CREATE,
+        actor=actor,
+        target=tenant,
+        changes=audit.diff(None, audit.snapshot(tenant)),
+        request=request,
+    )
+    with tenant_context(tenant):
+        add_member(email=owner_email, role=Role.OWNER, actor=None, request=request)
+    return tenant
+
+
+def _user_for_email(email: str, full_name: str = ""):
+    User = get_user_model()
+    email = User.objects.normalize_email(email).strip().lower()
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User(email=email, full_name=full_name)
+        user.set_unusable_password()  # they set one through the password-reset link
+        user.full_clean(exclude=["password"])
+        user.save()
+    return user
+
+
+def _actor_role(actor) -> str | None:
+    return actor.current_role if actor is not None else Role.OWNER  # None: platform or system action
+
+
+def check_may_assign(actor, role: str, current: str | None = None) -> None:
+    actor_role = _actor_role(actor)
+    if actor_role not in (Role.OWNER, Role.MANAGER):
+        raise DomainError("Only an owner or a manager can manage the team.", code="permission_denied")
+    if Role.OWNER in (role, current) and actor_role != Role.OWNER:
+        raise DomainError(
+            "Only an owner can make someone an owner or change an owner.", code="permission_denied"
+        )
+
+
+@transaction.atomic
+def add_member(*, email: str, role: str, actor, full_name: str = "", request=None) -> Membership:
+    """Give a person (found or created by email) a role in the current tenant."""
+    if role not in Role.values:
+        raise DomainError(f"Unknown role {role!r}.", code="invalid", fields={"role": ["Unknown role."]})
+    check_may_assign(actor, role)
+    try:
+        user = _user_for_email(email, full_name)
+    except ValidationError as error:
+        raise DomainError(
+            "The email address is not valid.", code="invalid", fields=error.message_dict
+        ) from error
+    if Membership.objects.filter(user=user).exists():
+        raise DomainError(f"{user.email} is already a member of this team.", code="already_member")
+    membership = Membership.objects.create(user=user, role=role)
+    audit.record(
+        audit.Action.CREATE,
+        actor=actor,
+        target=membership,
+        changes=audit.diff(None, audit.snapshot(membership)),
+        request=request,
+    )
+    return membership
+
+
+def check_keeps_an_owner(
+    membership: Membership, role: str | None, is_active: bool, *, lock: bool = False
+) -> None:
+    """Refuse to demote or deactivate the last active owner. With ``lock``, every owner row is locked first, so
+    two concurrent demotions of the last two owners cannot both pass."""
+    if Membership.objects.filter(pk=membership.pk, role=Role.OWNER, is_active=True).exists() and (
+        role != Role.OWNER or not is_active
+    ):
+        owners = Membership.objects.filter(role=Role.OWNER, is_active=True)
+        if lock:
+            owners = owners.select_for_update()
+        if set(owners.values_list("pk", flat=True)) == {membership.pk}:
+            raise DomainError("A team must keep at least one active owner.", code="last_owner")
+
+
+@transaction.atomic
+def change_member(
+    membership: Membership, *, actor, role: str | None = None, is_active: bool | None = None, request=None
+) -> Membership:
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    new_role = role or locked.role
+    if new_role not in Role.values:
+        raise DomainError(f"Unknown role {new_role!r}.", code="invalid", fields={"role": ["Unknown role."]})
+    check_may_assign(actor, new_role, locked.role)
+    before = audit.snapshot(locked)
+    locked.role = new_role
+    if is_active is not None:
+        locked.is_active = is_active
+    check_keeps_an_owner(locked, locked.role, locked.is_active, lock=True)
+    locked.save(update_fields=["role", "is_active"])
+    audit.record(
+        audit.Action.CHANGE,
+        actor=actor,
+        target=locked,
+        changes=audit.diff(before, audit.snapshot(locked)),
+        request=request,
+    )
+    return locked

@@ -1,0 +1,17 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from accounts import api as accounts_api
+from tenants import api as tenants_api
+
+router = SimpleRouter()
+router.register("memberships", tenants_api.MembershipViewSet, basename="membership")
+router.register("audit-events", tenants_api.AuditEventViewSet, basename="audit-event")
+
+urlpatterns = [
+    path("auth/token/", accounts_api.TokenObtainView.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", accounts_api.TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/revoke/", accounts_api.TokenRevokeView.as_view(), name="token-revoke"),
+    path("me/", accounts_api.MeView.as_view(), name="me"),
+    *router.urls,
+]

@@ -1,0 +1,40 @@
+"""Celery app. The current tenant travels with every task in a message header and the task body runs inside
+``tenant_context`` for it, so a task sees exactly what the request that queued it could see."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery, Task
+from celery.signals import before_task_publish
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tourops.settings")
+
+TENANT_HEADER = "tenant_id"
+
+
+class TenantTask(Task):
+    def __call__(self, *args, **kwargs):
+        tenant_id = getattr(self.request, TENANT_HEADER, None) or (self.request.headers or {}).get(
+            TENANT_HEADER
+        )
+        if not tenant_id:
+            return super().__call__(*args, **kwargs)
+        from tenants.context import tenant_context
+
+        with tenant_context(tenant_id):
+            return super().__call__(*args, **kwargs)
+
+
+app = Celery("tourops", task_cls=TenantTask)
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@before_task_publish.connect
+def _attach_tenant(sender=None, headers=None, **kwargs) -> None:
+    from tenants.context import current_tenant_id
+
+    tenant_id = current_tenant_id()
+    if headers is not None and tenant_id is not None and TENANT_HEADER not in headers:
+        headers[TENANT_HEADER] = str(tenant_id)

@@ -1,0 +1,30 @@
+"""Test configuration: starts the embedded servers when no DATABASE_URL / REDIS_URL are set, gives each
+pytest-xdist worker its own Valkey databases, and otherwise keeps production's security settings."""
+
+import atexit
+import os
+
+from tourops import devservices
+
+_OWN_SERVERS = not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+if _OWN_SERVERS:
+    _values = devservices.ensure_services()
+    # Set in the environment so xdist workers, started after this, reuse the same servers.
+    os.environ.update(_values)
+    _started = devservices.ensure_services.started
+    if (_started.postgres or _started.valkey) and "PYTEST_XDIST_WORKER" not in os.environ:
+        atexit.register(devservices.stop_services, postgres=_started.postgres, valkey=_started.valkey)
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+os.environ["REDIS_DB_OFFSET"] = str(4 * (1 + int(_worker.removeprefix("gw") or 0)))
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
+os.environ["SECURE_SSL_REDIRECT"] = "false"  # tests speak plain http to the test client; HSTS stays on
+os.environ.setdefault("API_THROTTLE_ANON", "10000/min")
+os.environ.setdefault("API_THROTTLE_USER", "10000/min")
+os.environ.setdefault("API_THROTTLE_TOKEN", "10000/min")
+
+from tourops.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; production keeps PBKDF2/Argon2
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
