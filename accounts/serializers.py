@@ -75,6 +75,7 @@ _PHONE = re.compile(r"^\+?[0-9 ()-]{6,32}$")
 
 
 class MeSerializer(serializers.ModelSerializer):
+    phone = serializers.CharField(max_length=32, allow_blank=True, required=False)
     role = serializers.SerializerMethodField()
     mfa_enrolled = serializers.SerializerMethodField()
 
@@ -82,7 +83,6 @@ class MeSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "email", "full_name", "phone", "role", "mfa_enrolled"]
         read_only_fields = ["id", "email", "role", "mfa_enrolled"]
-        extra_kwargs = {"full_name": {"max_length": 200}, "phone": {"max_length": 32}}
 
     def get_role(self, user: User) -> str | None:
         return user.current_role

@@ -7,6 +7,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tourops.settings")
 django_asgi_app = get_asgi_application()
 
+from core.pii.crypto import check_keys  # noqa: E402
+
+check_keys()  # refuse to start without the PII keysets, rather than fail at the first traveller
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery, Task
-from celery.signals import before_task_publish
+from celery.signals import before_task_publish, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tourops.settings")
 
@@ -38,3 +38,10 @@ def _attach_tenant(sender=None, headers=None, **kwargs) -> None:
     tenant_id = current_tenant_id()
     if headers is not None and tenant_id is not None and TENANT_HEADER not in headers:
         headers[TENANT_HEADER] = str(tenant_id)
+
+
+@worker_init.connect
+def _check_keys(**kwargs) -> None:
+    from core.pii.crypto import check_keys
+
+    check_keys()
