@@ -48,6 +48,6 @@ class TenantSessionAuthentication(SessionAuthentication):
         tenant = tenant_of(request)
         if tenant is None or user.role_in(tenant.pk) is None:
             return None
-        if mfa.needs_verification(user) and not user.is_verified():
+        if mfa.needs_verification(user) and not mfa.is_verified(user):
             return None
         return user, auth

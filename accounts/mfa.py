@@ -22,6 +22,13 @@ def has_confirmed_device(user: User) -> bool:
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
+def is_verified(user) -> bool:
+    """Whether this request's session passed a second factor (django-otp's middleware sets ``is_verified`` on
+    ``request.user``; a user object fresh from ``login()`` has not got it and is not verified)."""
+    check = getattr(user, "is_verified", None)
+    return bool(check and check())
+
+
 def needs_verification(user: User) -> bool:
     """Whether this session must present a second factor before it may act: if the role demands MFA, or if
     the user has enrolled a device (then it is always asked)."""

@@ -34,7 +34,7 @@ def _with_next(name: str, next_url: str) -> str:
 
 def _after_password(request, next_url: str):
     user = request.user
-    if user.is_verified():
+    if mfa.is_verified(user):
         return redirect(next_url)
     if mfa.has_confirmed_device(user):
         return redirect(_with_next("accounts:verify", next_url))
@@ -70,7 +70,7 @@ def login_view(request):
 @require_http_methods(["GET", "POST"])
 def verify_view(request):
     next_url = _next_url(request)
-    if request.user.is_verified():
+    if mfa.is_verified(request.user):
         return redirect(next_url)
     if not mfa.has_confirmed_device(request.user):
         return redirect(_with_next("accounts:mfa_setup", next_url))
@@ -92,7 +92,7 @@ def verify_view(request):
 @require_http_methods(["GET", "POST"])
 def mfa_setup_view(request):
     next_url = _next_url(request)
-    if mfa.has_confirmed_device(request.user) and not request.user.is_verified():
+    if mfa.has_confirmed_device(request.user) and not mfa.is_verified(request.user):
         # Replacing an authenticator needs the current one (or a recovery code) first.
         return redirect(_with_next("accounts:verify", request.get_full_path()))
     device = mfa.pending_totp_device(request.user)
@@ -123,7 +123,7 @@ def mfa_setup_view(request):
 @login_required
 @require_POST
 def recovery_codes_view(request):
-    if not request.user.is_verified():
+    if not mfa.is_verified(request.user):
         return redirect(_with_next("accounts:verify", reverse("accounts:mfa_setup")))
     codes = mfa.issue_recovery_codes(request.user, request=request)
     return render(request, "accounts/recovery_codes.html", {"codes": codes, "next": "/admin/"})

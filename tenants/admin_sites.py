@@ -23,7 +23,7 @@ def _verified_enough(request) -> bool:
     from accounts import mfa
 
     user = request.user
-    return not mfa.needs_verification(user) or user.is_verified()
+    return not mfa.needs_verification(user) or mfa.is_verified(user)
 
 
 class TenantAdminSite(_SignInThroughAccounts, admin.AdminSite):

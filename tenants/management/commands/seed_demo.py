@@ -75,6 +75,10 @@ class Command(BaseCommand):
 
     def _user(self, email: str, full_name: str, superuser: bool = False) -> User:
         user = User.objects.filter(email=email).first()
+        if user is not None and not user.has_usable_password():  # the owner create_tenant made
+            user.set_password(DEMO_PASSWORD)
+            user.full_name = full_name
+            user.save(update_fields=["password", "full_name"])
         if user is None:
             user = User.objects.create_user(email, DEMO_PASSWORD, full_name=full_name)
             if superuser:
