@@ -10,7 +10,9 @@ class TenantJWTScheme(SimpleJWTScheme):
 
     def get_security_definition(self, auto_schema):
         definition = super().get_security_definition(auto_schema)
-        definition["description"] = "Access token from /api/v1/auth/token/, valid only on the host that issued it."
+        definition["description"] = (
+            "Access token from /api/v1/auth/token/, valid only on the host that issued it."
+        )
         return definition
 
 

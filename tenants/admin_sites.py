@@ -47,6 +47,7 @@ class TenantAdminSite(_SignInThroughAccounts, admin.AdminSite):
         tenant = getattr(request, "tenant", None)
         if tenant is not None:
             context["site_header"] = f"{tenant.name} · back office"
+            context["site_title"] = tenant.name
         return context
 
 

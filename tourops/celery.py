@@ -13,11 +13,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tourops.settings")
 TENANT_HEADER = "tenant_id"
 
 
+def _tenant_of(request) -> str | None:
+    return getattr(request, TENANT_HEADER, None) or (request.headers or {}).get(TENANT_HEADER)
+
+
 class TenantTask(Task):
     def __call__(self, *args, **kwargs):
-        tenant_id = getattr(self.request, TENANT_HEADER, None) or (self.request.headers or {}).get(
-            TENANT_HEADER
-        )
+        tenant_id = _tenant_of(self.request)
         if not tenant_id:
             return super().__call__(*args, **kwargs)
         from tenants.context import tenant_context
@@ -36,6 +38,11 @@ def _attach_tenant(sender=None, headers=None, **kwargs) -> None:
     from tenants.context import current_tenant_id
 
     tenant_id = current_tenant_id()
+    if tenant_id is None:
+        # A link callback or the next step of a chain is published by the worker after the task body (and so its
+        # tenant context) has returned: it belongs to the tenant of the task that sends it.
+        task = app.current_worker_task
+        tenant_id = _tenant_of(task.request) if task is not None else None
     if headers is not None and tenant_id is not None and TENANT_HEADER not in headers:
         headers[TENANT_HEADER] = str(tenant_id)
 

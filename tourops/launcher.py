@@ -73,15 +73,44 @@ def main() -> int:
 
     commands = {
         "web": [
-            PYTHON, "-m", "uvicorn", "tourops.asgi:application",
-            "--host", env.get("HOST", "127.0.0.1"), "--port", port,
-            "--workers", env.get("WEB_CONCURRENCY", "2"), "--no-access-log",
-            "--proxy-headers", "--lifespan", "off",
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "tourops.asgi:application",
+            "--host",
+            env.get("HOST", "127.0.0.1"),
+            "--port",
+            port,
+            "--workers",
+            env.get("WEB_CONCURRENCY", "2"),
+            "--no-access-log",
+            "--proxy-headers",
+            "--lifespan",
+            "off",
         ],
-        "worker": [PYTHON, "-m", "celery", "-A", "tourops", "worker", "-l", "INFO", "--concurrency", env.get("CELERY_CONCURRENCY", "2")],
+        "worker": [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "tourops",
+            "worker",
+            "-l",
+            "INFO",
+            "--concurrency",
+            env.get("CELERY_CONCURRENCY", "2"),
+        ],
         "beat": [
-            PYTHON, "-m", "celery", "-A", "tourops", "beat", "-l", "INFO",
-            "--schedule", str(devservices.VAR_DIR / "celerybeat-schedule"),
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "tourops",
+            "beat",
+            "-l",
+            "INFO",
+            "--schedule",
+            str(devservices.VAR_DIR / "celerybeat-schedule"),
         ],
     }
     processes: list[subprocess.Popen] = []
@@ -101,14 +130,19 @@ def main() -> int:
                 os.killpg(process.pid, signal.SIGKILL)
         if started is not None and (started.postgres or started.valkey):
             devservices.stop_services(postgres=started.postgres, valkey=started.valkey)
-        print("\nStopped web, worker and beat" + (" and the embedded servers" if started and (started.postgres or started.valkey) else "") + ". Data stays in var/.")
+        print(
+            "\nStopped web, worker and beat"
+            + (" and the embedded servers" if started and (started.postgres or started.valkey) else "")
+            + ". Data stays in var/."
+        )
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _wait_healthy(port, processes)
         elapsed = time.monotonic() - started_at
         print(
-            "\n" + "=" * 100
+            "\n"
+            + "=" * 100
             + f"\ntourops is running (ready in {elapsed:.1f} s). Ctrl-C stops everything.\n\n"
             + f"  Nordlys Adventures (tour operator)  http://nordlys.localhost:{port}/   back office: /admin/\n"
             + f"  Sahara Trails DMC (inbound DMC)     http://sahara.localhost:{port}/    back office: /admin/\n"

@@ -15,6 +15,9 @@ if _OWN_SERVERS:
     if (_started.postgres or _started.valkey) and "PYTEST_XDIST_WORKER" not in os.environ:
         atexit.register(devservices.stop_services, postgres=_started.postgres, valkey=_started.valkey)
 
+# One id per test run (the xdist controller sets it, workers inherit it): concurrent runs on one machine get their
+# own test databases, cache keys and Celery queues instead of tripping over each other.
+RUN_ID = os.environ.setdefault("TOUROPS_TEST_RUN_ID", str(os.getpid()))
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 os.environ["REDIS_DB_OFFSET"] = str(4 * (1 + int(_worker.removeprefix("gw") or 0)))
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
@@ -28,3 +31,8 @@ from tourops.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; production keeps PBKDF2/Argon2
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+DATABASES["default"]["TEST"] = {"NAME": f"test_tourops_{RUN_ID}"}  # noqa: F405 (xdist adds _gw<N>)
+for _cache in CACHES.values():  # noqa: F405
+    _cache["KEY_PREFIX"] = f"{_cache['KEY_PREFIX']}-test{RUN_ID}"
+CELERY_TASK_DEFAULT_QUEUE = f"tourops-test-{RUN_ID}-{_worker}"

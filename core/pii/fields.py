@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core import validators
+from django.core.exceptions import FieldError
 from django.db import models
 
 from core.pii.crypto import PLATFORM_SCOPE, blind_index, decrypt, encrypt
@@ -31,6 +32,10 @@ class _PlaintextDescriptor:
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
+        if (
+            self.field.attname not in instance.__dict__
+        ):  # deferred by .only()/.defer(): load it, as Django does
+            instance.refresh_from_db(fields=[self.field.attname])
         value = instance.__dict__.get(self.field.attname)
         if isinstance(value, Ciphertext):
             value = self.field.decrypt_for(instance, value)
@@ -98,7 +103,12 @@ class EncryptedTextField(models.Field):
         )
 
     def get_lookup(self, lookup_name):
-        return super().get_lookup(lookup_name) if lookup_name == "isnull" else None
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        raise FieldError(
+            f"{self.model._meta.label}.{self.name} is encrypted and cannot be compared in SQL "
+            f"(lookup {lookup_name!r}); look it up through its blind index instead"
+        )
 
     def value_to_string(self, obj):
         return getattr(obj, self.attname)

@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 from django.template import engines
 from django.test import Client, override_settings
-from django.urls import path
+from django.urls import path as url_path
 
 from tests.factories import PASSWORD, host_of, make_member, make_tenant
 
@@ -40,7 +40,7 @@ def _nonce_page(request):
     return HttpResponse(template.render({}, request))
 
 
-urlpatterns = [path("csp-nonce-probe/", _nonce_page)]
+urlpatterns = [url_path("csp-nonce-probe/", _nonce_page)]
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -206,14 +206,6 @@ def test_csp_nonce_matches_html_and_changes_per_request(client, host):
     assert len(seen) == 2, "the CSP nonce must be fresh on every request"
 
 
-def test_pages_without_inline_code_send_no_unused_nonce(client, host):
-    """Nothing on these pages reads the nonce, so no nonce is sent (django-csp 4 is lazy); if a template starts
-    rendering one, ``assert_inline_tags_use_nonce`` checks that the HTML uses the header's value."""
-    for path in ("/", "/accounts/login/"):
-        response = client.get(path, HTTP_HOST=host)
-        assert header_nonce(response) is None or header_nonce(response) in response.content.decode()
-
-
 # --- cookies -----------------------------------------------------------------------------------------------------
 
 
@@ -249,17 +241,10 @@ def test_failed_login_post_changes_no_session(tenant, host):
     )
     assert response.status_code == 400
     assert settings.SESSION_COOKIE_NAME not in response.cookies
-    assert_security_headers_secure = csp_directives(response)  # headers present on the error page too
-    assert assert_security_headers_secure["frame-ancestors"] == ["'none'"]
+    assert csp_directives(response)["frame-ancestors"] == ["'none'"]  # headers on the error page too
+    assert_hsts(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="BUG: accounts/views.py _after_password calls request.user.is_verified() right after auth.login(), "
-    "which replaced the OTP-wrapped request.user with a plain User (no is_verified): every successful "
-    "login POST is a 500",
-)
 def test_login_post_sets_secure_session_and_csrf_cookies(tenant, host):
     user = make_member(tenant, "sales")
     client = Client(enforce_csrf_checks=True)
@@ -276,6 +261,7 @@ def test_login_post_sets_secure_session_and_csrf_cookies(tenant, host):
         HTTP_REFERER=f"https://{host}/accounts/login/",
     )
     assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
     _assert_cookie_flags(response, settings.SESSION_COOKIE_NAME)
     _assert_cookie_flags(response, settings.CSRF_COOKIE_NAME)  # rotated at login
     assert_hsts(response)
@@ -325,7 +311,12 @@ def deploy_check(tmp_path_factory):
     for name in ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL"):
         if os.environ.get(name):
             env[name] = os.environ[name]
-    for name in ("PII_AEAD_KEYSET_FILE", "PII_BLIND_INDEX_KEYSET_FILE", "PII_AEAD_KEYSET", "PII_BLIND_INDEX_KEYSET"):
+    for name in (
+        "PII_AEAD_KEYSET_FILE",
+        "PII_BLIND_INDEX_KEYSET_FILE",
+        "PII_AEAD_KEYSET",
+        "PII_BLIND_INDEX_KEYSET",
+    ):
         value = os.environ.get(name) or getattr(settings, name, None)
         if value:
             env[name] = value
@@ -341,18 +332,9 @@ def deploy_check(tmp_path_factory):
     )
 
 
-def test_deploy_check_has_no_security_warnings(deploy_check):
+def test_deploy_check_passes_at_warning_level(deploy_check):
     output = deploy_check.stdout + deploy_check.stderr
     assert "Traceback" not in output, output
     assert "security.W" not in output and "security.E" not in output, output
-    assert "ERRORS:" not in output, output
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check --deploy --fail-level WARNING exits 1 on drf_spectacular.W001: no "
-    "OpenApiAuthenticationExtension for accounts.api_auth.TenantJWTAuthentication / TenantSessionAuthentication, "
-    "and MeSerializer.phone is an unmapped ModelField (EncryptedTextField → BinaryField)",
-)
-def test_deploy_check_passes_at_warning_level(deploy_check):
-    assert deploy_check.returncode == 0, deploy_check.stdout + deploy_check.stderr
+    assert deploy_check.returncode == 0, output
+    assert "no issues" in output, output
