@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.shortcuts import render
+from rest_framework.exceptions import APIException
 
 from core.api import error_response
 
@@ -12,9 +13,24 @@ def lockout_message() -> str:
     )
 
 
+def retry_after_seconds() -> int:
+    return int(settings.AXES_COOLOFF_TIME.total_seconds())
+
+
+class LockedOut(APIException):
+    """Raised by API sign-in when django-axes refused the attempt: the same 429 as the sign-in form."""
+
+    status_code = 429
+    default_code = "locked_out"
+
+    def __init__(self):
+        super().__init__(lockout_message())
+        self.wait = retry_after_seconds()
+
+
 def lockout_response(request, original_response=None, credentials=None):
     """django-axes calls this when a sign-in is refused because of earlier failures."""
-    retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    retry_after = str(retry_after_seconds())
     if request.path.startswith("/api/"):
         response = error_response(429, "locked_out", lockout_message())
     else:

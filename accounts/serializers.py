@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import mfa
 from accounts.api_auth import TENANT_CLAIM, tenant_of
+from accounts.lockout import LockedOut
 from accounts.models import User
 
 
@@ -25,7 +26,15 @@ class TenantTokenObtainSerializer(TokenObtainPairSerializer):
         tenant = tenant_of(self.context["request"])
         if tenant is None:
             raise exceptions.NotFound("The API is served on a tenant's host.")
-        super().validate(attrs)  # authenticates (through django-axes) and sets self.user
+        request = self.context["request"]
+        try:
+            super().validate(attrs)  # authenticates (through django-axes) and sets self.user
+        except exceptions.AuthenticationFailed:
+            # simplejwt hands axes the DRF request, so axes marks the lock-out there and AxesMiddleware, which
+            # only sees the Django request, never answers it: say it here, as the sign-in form does.
+            if getattr(request, "axes_locked_out", False):
+                raise LockedOut() from None
+            raise
         user = self.user
         if mfa.needs_verification(user):
             token = attrs.get("otp") or ""
@@ -34,7 +43,7 @@ class TenantTokenObtainSerializer(TokenObtainPairSerializer):
                     'This account signs in with a second factor: send the current code as "otp".',
                     code="mfa_required",
                 )
-            if mfa.verify_second_factor(user, token, request=self.context["request"]) is None:
+            if mfa.verify_second_factor(user, token, request=request) is None:
                 raise exceptions.AuthenticationFailed(
                     "The second-factor code is not valid.", code="mfa_invalid"
                 )

@@ -87,6 +87,9 @@ def exception_handler(exc, context):
             ((code, status) for cls, (code, status) in _CODES.items() if isinstance(exc, cls)),
             (exc.default_code, exc.status_code),
         )
+        specific = exc.get_codes()
+        if isinstance(specific, str) and specific != exc.default_code:
+            code = specific  # the raiser named the reason (e.g. mfa_required, token_wrong_tenant): keep it
         message = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else exc.default_detail
         response = Response(error_body(code, str(message)), status=status)
     auth_header = getattr(exc, "auth_header", None)

@@ -9,6 +9,15 @@ from tenants.admin_sites import platform_admin_site, tenant_admin_site
 from tenants.models import AuditEvent, Domain, Membership, PlatformAuditEvent, Tenant
 
 
+def adopt_saved(obj, saved) -> None:
+    """Make the admin's form instance the row a service saved, so the admin's log entry, message and redirect
+    describe the real row (a service, not the form, created it)."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
 class AuditedModelAdmin(admin.ModelAdmin):
     """Records every save and delete made through the admin, with before/after values."""
 
@@ -120,8 +129,7 @@ class MembershipAdmin(admin.ModelAdmin):
                 actor=request.user,
                 request=request,
             )
-        obj.pk = saved.pk
-        obj._state.adding = False
+        adopt_saved(obj, saved)
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead: the audit trail keeps pointing at a real membership
@@ -196,8 +204,7 @@ class TenantAdmin(AuditedModelAdmin):
             actor=request.user,
             request=request,
         )
-        obj.pk = created.pk
-        obj._state.adding = False
+        adopt_saved(obj, created)
 
     def has_delete_permission(self, request, obj=None):
         return False  # suspend instead; deleting a business's history is a data-retention decision

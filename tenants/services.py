@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
 from core.errors import DomainError
 from tenants import audit
@@ -123,7 +124,15 @@ def check_keeps_an_owner(
 def change_member(
     membership: Membership, *, actor, role: str | None = None, is_active: bool | None = None, request=None
 ) -> Membership:
-    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    # Lock this membership together with every active owner, in one statement and in primary-key order: two
+    # concurrent demotions of the last two owners then queue on the same rows instead of each holding its own
+    # row and waiting for the other's (a deadlock); the second one sees the first's result and is refused.
+    rows = Membership.objects.select_for_update().filter(
+        Q(pk=membership.pk) | Q(role=Role.OWNER, is_active=True)
+    )
+    locked = next((row for row in rows.order_by("pk") if row.pk == membership.pk), None)
+    if locked is None:
+        raise Membership.DoesNotExist(f"No membership {membership.pk} in this tenant.")
     new_role = role or locked.role
     if new_role not in Role.values:
         raise DomainError(f"Unknown role {new_role!r}.", code="invalid", fields={"role": ["Unknown role."]})

@@ -36,3 +36,6 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_tourops_{RUN_ID}"}  # noqa: F405 
 for _cache in CACHES.values():  # noqa: F405
     _cache["KEY_PREFIX"] = f"{_cache['KEY_PREFIX']}-test{RUN_ID}"
 CELERY_TASK_DEFAULT_QUEUE = f"tourops-test-{RUN_ID}-{_worker}"
+
+# Tests do not collect static files; an existing (empty) root keeps WhiteNoise from warning on every client.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

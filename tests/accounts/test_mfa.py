@@ -12,10 +12,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import mfa
 from accounts.models import User
 from tenants.context import tenant_context
-from tenants.models import AuditEvent
-from tests.accounts.conftest import (
+from tenants.models import AuditEvent, Membership
+from tests.accounts.helpers import (
     PLATFORM_HOST,
     admin_reachable,
+    after_password,
     client_for,
     password_login,
     wrong_code,
@@ -38,12 +39,13 @@ def test_role_needing_mfa_without_device_is_sent_to_enrolment_and_kept_out(role)
     user = _member(tenant, role)
     client = client_for(host_of(tenant))
 
-    response = password_login(client, user.email)
+    response = after_password(client, user)
 
     assert response.status_code == 302
     assert response["Location"] == "/accounts/mfa/setup/?next=%2Fadmin%2F"
     assert not admin_reachable(client)
     assert client.get("/admin/tenants/auditevent/").status_code == 302
+    assert client.get("/accounts/verify/")["Location"].startswith("/accounts/mfa/setup/")
 
 
 @pytest.mark.parametrize("role", PASSWORD_ONLY_ROLES)
@@ -52,11 +54,35 @@ def test_role_without_mfa_requirement_reaches_back_office_with_password_alone(ro
     user = make_member(tenant, role)
     client = client_for(host_of(tenant))
 
-    response = password_login(client, user.email)
+    response = after_password(client, user)
 
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
     assert admin_reachable(client)
+
+
+@pytest.mark.parametrize(
+    ("role", "with_device", "expected"),
+    [
+        ("owner", False, "/accounts/mfa/setup/?next=%2Fadmin%2F"),
+        ("finance", False, "/accounts/mfa/setup/?next=%2Fadmin%2F"),
+        ("sales", False, "/admin/"),
+        ("read_only", True, "/accounts/verify/?next=%2Fadmin%2F"),
+    ],
+)
+def test_sign_in_page_sends_an_already_authenticated_user_to_the_same_next_step(role, with_device, expected):
+    """GET /accounts/login/ with a password-authenticated session (e.g. a bookmark) resumes the sign-in."""
+    tenant = make_tenant()
+    user = _member(tenant, role)
+    if with_device:
+        enrol_totp(user)
+    client = client_for(host_of(tenant))
+    assert after_password(client, user)["Location"] == expected
+
+    response = client.get("/accounts/login/")
+
+    assert response.status_code == 302
+    assert response["Location"] == expected
 
 
 def test_back_office_is_closed_before_sign_in():
@@ -83,7 +109,7 @@ def test_user_with_a_confirmed_device_must_verify_before_back_office(role):
     device = enrol_totp(user)
     client = client_for(host_of(tenant))
 
-    response = password_login(client, user.email)
+    response = after_password(client, user)
 
     assert response.status_code == 302
     assert response["Location"] == "/accounts/verify/?next=%2Fadmin%2F"
@@ -108,11 +134,11 @@ def test_verify_refuses_a_code_that_was_already_used():
     device = enrol_totp(user)
     code = totp_now(device)
     first = client_for(host_of(tenant))
-    password_login(first, user.email)
+    after_password(first, user)
     assert first.post("/accounts/verify/", {"token": code}).status_code == 302
 
     second = client_for(host_of(tenant))
-    password_login(second, user.email)
+    after_password(second, user)
     replay = second.post("/accounts/verify/", {"token": code})
     assert replay.status_code == 400
     assert not admin_reachable(second)
@@ -122,7 +148,7 @@ def test_enrolment_shows_qr_and_secret_refuses_wrong_code_then_confirms():
     tenant = make_tenant()
     owner = owner_of(tenant)
     client = client_for(host_of(tenant))
-    password_login(client, owner.email)
+    after_password(client, owner)
 
     page = client.get("/accounts/mfa/setup/?next=/admin/")
 
@@ -169,7 +195,7 @@ def test_enrolment_code_can_be_typed_with_spaces():
     tenant = make_tenant()
     user = make_member(tenant, "manager")
     client = client_for(host_of(tenant))
-    password_login(client, user.email)
+    after_password(client, user)
     client.get("/accounts/mfa/setup/")
     pending = TOTPDevice.objects.get(user=user, confirmed=False)
     code = totp_now(pending)
@@ -186,7 +212,7 @@ def test_setup_page_with_confirmed_device_asks_for_the_current_factor_first():
     owner = owner_of(tenant)
     device = enrol_totp(owner)
     client = client_for(host_of(tenant))
-    password_login(client, owner.email)
+    after_password(client, owner)
 
     response = client.get("/accounts/mfa/setup/")
 
@@ -203,7 +229,7 @@ def test_recovery_code_works_once():
     host = host_of(tenant)
 
     first = client_for(host)
-    password_login(first, owner.email)
+    after_password(first, owner)
     used = first.post("/accounts/verify/", {"token": codes[0]})
     assert used.status_code == 302
     assert used["Location"] == "/admin/"
@@ -213,12 +239,12 @@ def test_recovery_code_works_once():
 
     # Typed in capitals and without its dash, another code still works.
     second = client_for(host)
-    password_login(second, owner.email)
+    after_password(second, owner)
     assert second.post("/accounts/verify/", {"token": codes[1].upper().replace("-", "")}).status_code == 302
     assert admin_reachable(second)
 
     third = client_for(host)
-    password_login(third, owner.email)
+    after_password(third, owner)
     again = third.post("/accounts/verify/", {"token": codes[0]})
     assert again.status_code == 400
     assert b"That code is not valid" in again.content
@@ -234,11 +260,25 @@ def test_logout_ends_the_verified_session():
     tenant = make_tenant()
     user = make_member(tenant, "sales")
     client = client_for(host_of(tenant))
-    password_login(client, user.email)
+    after_password(client, user)
     assert admin_reachable(client)
 
     assert client.post("/accounts/logout/").status_code == 302
     assert not admin_reachable(client)
+
+
+def test_deactivating_a_member_ends_their_open_session():
+    tenant = make_tenant()
+    user = make_member(tenant, "sales")
+    client = client_for(host_of(tenant))
+    after_password(client, user)
+    assert admin_reachable(client)
+
+    with tenant_context(tenant):
+        Membership.objects.filter(user=user).update(is_active=False)
+
+    assert not admin_reachable(client)
+    assert client.get("/api/v1/me/").status_code in (401, 403)
 
 
 # --- platform host -------------------------------------------------------------------------------------------
@@ -253,7 +293,7 @@ def test_platform_superuser_must_verify_before_platform_admin():
     device = enrol_totp(user)
     client = client_for(PLATFORM_HOST)
 
-    response = password_login(client, user.email)
+    response = after_password(client, user)
 
     assert response.status_code == 302
     assert response["Location"] == "/accounts/verify/?next=%2Fadmin%2F"
@@ -271,7 +311,7 @@ def test_platform_superuser_without_device_is_sent_to_enrolment():
     user = _platform_admin()
     client = client_for(PLATFORM_HOST)
 
-    response = password_login(client, user.email)
+    response = after_password(client, user)
 
     assert response.status_code == 302
     assert response["Location"] == "/accounts/mfa/setup/?next=%2Fadmin%2F"
@@ -289,7 +329,9 @@ def test_tenant_member_cannot_sign_in_on_platform_host():
     assert response.status_code == 400
     assert b"no access to this site" in response.content
     assert "_auth_user_id" not in client.session
-    assert client.post("/accounts/verify/", {"token": totp_now(device)}).status_code == 302  # to login
+    assert client.post("/accounts/verify/", {"token": totp_now(device)})["Location"].startswith(
+        "/accounts/login/"
+    )
     assert not admin_reachable(client)
 
 
@@ -313,3 +355,29 @@ def test_member_of_another_tenant_cannot_sign_in_here():
 
     assert response.status_code == 400
     assert not admin_reachable(client)
+
+
+def test_next_is_kept_for_local_paths_and_dropped_for_other_sites():
+    tenant = make_tenant()
+    user = make_member(tenant, "sales")
+    host = host_of(tenant)
+
+    local = client_for(host).post(
+        "/accounts/login/?next=/admin/tenants/auditevent/", {"email": user.email, "password": PASSWORD}
+    )
+    evil = client_for(host).post(
+        "/accounts/login/", {"email": user.email, "password": PASSWORD, "next": "https://evil.example/"}
+    )
+
+    assert local["Location"] == "/admin/tenants/auditevent/"
+    assert evil["Location"] == "/admin/"
+
+
+def test_successful_sign_in_is_audited():
+    tenant = make_tenant()
+    user = make_member(tenant, "sales")
+
+    after_password(client_for(host_of(tenant)), user)
+
+    with tenant_context(tenant):
+        assert AuditEvent.objects.filter(action="login", actor_id=str(user.pk)).count() == 1

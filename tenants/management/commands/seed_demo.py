@@ -56,7 +56,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         rows = []
         admin = self._user(PLATFORM_ADMIN, "Platform Admin", superuser=True)
-        rows.append(("platform", f"http://platform.localhost:{options['port']}/admin/", admin, "platform admin"))
+        rows.append(
+            ("platform", f"http://platform.localhost:{options['port']}/admin/", admin, "platform admin")
+        )
         for spec in DEMO_TENANTS:
             tenant = Tenant.objects.filter(slug=spec["slug"]).first()
             if tenant is None:
@@ -70,7 +72,14 @@ class Command(BaseCommand):
                         Membership.objects.create(user=user, role=role)
                     if role in MFA_REQUIRED_ROLES:
                         self._enrol(user)
-                    rows.append((tenant.slug, f"http://{tenant.slug}.localhost:{options['port']}/admin/", user, role.label))
+                    rows.append(
+                        (
+                            tenant.slug,
+                            f"http://{tenant.slug}.localhost:{options['port']}/admin/",
+                            user,
+                            role.label,
+                        )
+                    )
         self._print(rows)
 
     def _user(self, email: str, full_name: str, superuser: bool = False) -> User:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from django.test import Client
 from django_otp.oath import TOTP
 
@@ -20,10 +19,16 @@ def password_login(client: Client, email: str, password: str = PASSWORD, **extra
     return client.post("/accounts/login/", {"email": email, "password": password}, **extra)
 
 
-def sign_in(client: Client, email: str, device=None, password: str = PASSWORD) -> None:
-    """Password, then (when a device is given) the current TOTP code: a fully verified back-office session."""
-    response = password_login(client, email, password)
+def after_password(client: Client, user, password: str = PASSWORD):
+    """The correct password at /accounts/login/; returns the redirect to the next step."""
+    response = password_login(client, user.email, password)
     assert response.status_code == 302, response.content[:500]
+    return response
+
+
+def sign_in(client: Client, user, device=None) -> None:
+    """A fully signed-in back-office session: password, then (given a device) the current TOTP code."""
+    response = after_password(client, user)
     if device is not None:
         assert response["Location"].startswith("/accounts/verify/")
         response = client.post("/accounts/verify/", {"token": totp_now(device)})
@@ -63,8 +68,3 @@ def api_post(client: Client, path: str, data: dict, **extra):
 
 def bearer(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-
-@pytest.fixture
-def as_platform():
-    return client_for(PLATFORM_HOST)
