@@ -63,3 +63,15 @@ def enrol_totp(user: User) -> TOTPDevice:
 def totp_now(device: TOTPDevice) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return f"{totp.token():0{device.digits}d}"
+
+
+def obtain_tokens(client, tenant: Tenant, user: User, otp: str | None = None) -> dict:
+    """Access and refresh tokens for ``user`` from ``tenant``'s token endpoint (asserts success)."""
+    body = {"email": user.email, "password": PASSWORD}
+    if otp is not None:
+        body["otp"] = otp
+    response = client.post(
+        "/api/v1/auth/token/", body, content_type="application/json", HTTP_HOST=host_of(tenant)
+    )
+    assert response.status_code == 200, response.content
+    return response.json()

@@ -10,8 +10,8 @@ from django.db import connection
 from accounts.models import User
 from tenants.context import tenant_context
 from tenants.models import AuditEvent
-from tests.accounts.helpers import api_post, bearer, client_for
-from tests.factories import PASSWORD, host_of, make_member, make_tenant
+from tests.accounts.helpers import bearer, client_for
+from tests.factories import host_of, make_member, make_tenant, obtain_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -24,10 +24,7 @@ def member():
     tenant = make_tenant()
     user = make_member(tenant, "sales")
     client = client_for(host_of(tenant))
-    access = api_post(client, "/api/v1/auth/token/", {"email": user.email, "password": PASSWORD}).json()[
-        "access"
-    ]
-    return tenant, user, client, bearer(access)
+    return tenant, user, client, bearer(obtain_tokens(client, tenant, user)["access"])
 
 
 def _patch(client, auth, data):

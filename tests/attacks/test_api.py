@@ -8,7 +8,7 @@ from tenants.context import tenant_context
 from tenants.models import AuditEvent, Membership
 from tenants.roles import Role
 from tests.attacks.rows import create_row
-from tests.factories import PASSWORD, enrol_totp, host_of, make_member, owner_of, totp_now
+from tests.factories import enrol_totp, host_of, make_member, obtain_tokens, owner_of, totp_now
 
 WRONG_TENANT = "This token was not issued for this site."
 
@@ -16,14 +16,7 @@ WRONG_TENANT = "This token was not issued for this site."
 def _tokens(client: Client, tenant) -> tuple[dict, object]:
     owner = owner_of(tenant)
     device = enrol_totp(owner)
-    response = client.post(
-        "/api/v1/auth/token/",
-        {"email": owner.email, "password": PASSWORD, "otp": totp_now(device)},
-        content_type="application/json",
-        HTTP_HOST=host_of(tenant),
-    )
-    assert response.status_code == 200, response.content
-    return response.json(), owner
+    return obtain_tokens(client, tenant, owner, otp=totp_now(device)), owner
 
 
 def _get(client: Client, path: str, tenant, access: str):

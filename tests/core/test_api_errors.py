@@ -13,7 +13,7 @@ from django.test import override_settings
 from accounts.models import User
 from tenants.context import tenant_context
 from tenants.models import AuditEvent
-from tests.factories import PASSWORD, host_of, make_member, make_tenant
+from tests.factories import host_of, make_member, make_tenant, obtain_tokens
 
 NAME, PHONE = "Ana Silva", "+351 912 345 678"
 
@@ -32,14 +32,8 @@ def api(client, member):
     """Calls as the member with a bearer token from the token endpoint."""
     tenant, user = member
     host = host_of(tenant)
-    response = client.post(
-        "/api/v1/auth/token/",
-        {"email": user.email, "password": PASSWORD},
-        content_type="application/json",
-        HTTP_HOST=host,
-    )
-    assert response.status_code == 200, response.content
-    headers = {"HTTP_HOST": host, "HTTP_AUTHORIZATION": f"Bearer {response.json()['access']}"}
+    access = obtain_tokens(client, tenant, user)["access"]
+    headers = {"HTTP_HOST": host, "HTTP_AUTHORIZATION": f"Bearer {access}"}
 
     def call(method: str, path: str, data=None, content_type: str = "application/json"):
         kwargs = dict(headers)

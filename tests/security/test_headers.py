@@ -21,7 +21,7 @@ from django.template import engines
 from django.test import Client, override_settings
 from django.urls import path as url_path
 
-from tests.factories import PASSWORD, host_of, make_member, make_tenant
+from tests.factories import PASSWORD, host_of, make_member, make_tenant, obtain_tokens
 
 BASE_DIR = Path(settings.BASE_DIR)
 PLATFORM_HOST = "platform.localhost"
@@ -116,17 +116,6 @@ def host(tenant):
     return host_of(tenant)
 
 
-def _token(client, host, user) -> str:
-    response = client.post(
-        "/api/v1/auth/token/",
-        {"email": user.email, "password": PASSWORD},
-        content_type="application/json",
-        HTTP_HOST=host,
-    )
-    assert response.status_code == 200, response.content
-    return response.json()["access"]
-
-
 # --- headers on each kind of page --------------------------------------------------------------------------------
 
 
@@ -166,7 +155,7 @@ def test_api_unauthenticated_headers(client, host):
 
 def test_api_authenticated_headers(client, tenant, host):
     user = make_member(tenant, "sales")
-    token = _token(client, host, user)
+    token = obtain_tokens(client, tenant, user)["access"]
     response = client.get("/api/v1/me/", HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200
     assert response.json()["email"] == user.email
