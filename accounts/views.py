@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import auth
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -14,7 +15,9 @@ from django_otp import login as otp_login
 
 from accounts import mfa
 from accounts.forms import LoginForm, TokenForm
+from accounts.passwords import SetPasswordLinkForm
 from core.errors import DomainError
+from tenants import audit
 
 
 def _next_url(request) -> str:
@@ -133,3 +136,30 @@ def recovery_codes_view(request):
 def logout_view(request):
     auth.logout(request)
     return redirect("accounts:login")
+
+
+class PasswordLinkRequestView(auth_views.PasswordResetView):
+    """Asks for an email and sends a set-password link if that person may sign in here; the answer is the same
+    either way, so the page does not reveal who has an account."""
+
+    form_class = SetPasswordLinkForm
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordLinkSentView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class SetPasswordByLinkView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_set.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit.record(audit.Action.PASSWORD_SET, actor=form.user, request=self.request)
+        return response
+
+
+class PasswordSetDoneView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_set_done.html"

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 
+from accounts.passwords import send_invitation
 from core.errors import DomainError
 from tenants import audit, services
 from tenants.admin_sites import platform_admin_site, tenant_admin_site
+from tenants.context import tenant_context
 from tenants.models import AuditEvent, Domain, Membership, PlatformAuditEvent, Tenant
+from tenants.roles import Role
 
 
 def adopt_saved(obj, saved) -> None:
@@ -82,9 +88,7 @@ class MembershipForm(forms.ModelForm):
 
 
 class MembershipAddForm(MembershipForm):
-    email = forms.EmailField(
-        help_text="A new address gets an account without a password; they set one by reset link."
-    )
+    email = forms.EmailField(help_text="They receive an email: someone new gets a link to choose a password.")
     full_name = forms.CharField(required=False, max_length=200)
 
     class Meta(MembershipForm.Meta):
@@ -129,6 +133,7 @@ class MembershipAdmin(admin.ModelAdmin):
                 actor=request.user,
                 request=request,
             )
+            transaction.on_commit(partial(send_invitation, request, saved.user, request.tenant))
         adopt_saved(obj, saved)
 
     def has_delete_permission(self, request, obj=None):
@@ -144,6 +149,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("tenants.view_auditevent")
+
+
+def _invite_first_owner(request, tenant) -> None:
+    with tenant_context(tenant):
+        owner = Membership.objects.select_related("user").get(role=Role.OWNER).user
+        send_invitation(request, owner, tenant)
 
 
 # --- platform admin (platform host) ---------------------------------------------------------------------------
@@ -204,6 +215,7 @@ class TenantAdmin(AuditedModelAdmin):
             actor=request.user,
             request=request,
         )
+        transaction.on_commit(partial(_invite_first_owner, request, created))
         adopt_saved(obj, created)
 
     def has_delete_permission(self, request, obj=None):

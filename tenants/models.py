@@ -148,6 +148,7 @@ class AuditRecord(models.Model):
         MFA_FAILED = "mfa_failed", "MFA code rejected"
         RECOVERY_CODES = "recovery_codes", "Recovery codes issued"
         RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+        PASSWORD_SET = "password_set", "Password set by link"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)

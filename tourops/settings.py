@@ -329,6 +329,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600  # set-password links (reset and invitation) expire after three days
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "tourops <no-reply@tourops.localhost>")
 
