@@ -17,13 +17,17 @@ def as_owner(using: str = "default") -> Iterator[None]:
     if saved == owner:
         yield
         return
+    # The runtime role's pool (if any) must not hand out its connections here: the owner gets a plain one.
+    saved_options = connection.settings_dict["OPTIONS"]
     connection.close()
     connection.settings_dict.update(owner)
+    connection.settings_dict["OPTIONS"] = {k: v for k, v in saved_options.items() if k != "pool"}
     try:
         yield
     finally:
         connection.close()
         connection.settings_dict.update(saved)
+        connection.settings_dict["OPTIONS"] = saved_options
 
 
 def runtime_role() -> str:

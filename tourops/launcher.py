@@ -137,6 +137,8 @@ def main() -> int:
         )
 
     signal.signal(signal.SIGTERM, _interrupt)
+    # Explicitly, too: a shell that starts us in the background (no job control) leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         _wait_healthy(port, processes)
         elapsed = time.monotonic() - started_at

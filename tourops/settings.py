@@ -122,11 +122,17 @@ DATABASE_URL = env("DATABASE_URL")
 DATABASE_OWNER_URL = env("DATABASE_OWNER_URL") or DATABASE_URL
 if not DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL is not set; run `make run` (embedded servers) or set it.")
+# The web server runs sync views on a fresh thread per request (ASGI), so Django's persistent per-thread
+# connections would pile up until PostgreSQL refuses more (measured: 50 concurrent clients exhausted 100 slots).
+# A process-wide psycopg pool bounds them instead: requests beyond DATABASE_POOL_MAX_SIZE wait up to
+# DATABASE_POOL_TIMEOUT seconds for a connection. The tenant setting is per transaction, so a connection goes back
+# to the pool clean (Django has the pool check each connection before handing it out). DATABASE_POOL_MAX_SIZE=0 turns the pool off (persistent connections, DATABASE_CONN_MAX_AGE).
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 12)
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        conn_max_age=0 if DATABASE_POOL_MAX_SIZE else env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=not DATABASE_POOL_MAX_SIZE,
         disable_server_side_cursors=True,  # PgBouncer transaction pooling cannot keep named cursors
     )
 }
@@ -134,6 +140,12 @@ DATABASES["default"]["OPTIONS"] = {
     # Server-side prepared statements do not survive PgBouncer transaction pooling.
     "prepare_threshold": None,
 }
+if DATABASE_POOL_MAX_SIZE:
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+    }
 DATABASE_RUNTIME_ROLE = DATABASES["default"]["USER"]
 _OWNER = dj_database_url.parse(DATABASE_OWNER_URL)
 DATABASE_OWNER_CREDENTIALS = {"USER": _OWNER["USER"], "PASSWORD": _OWNER["PASSWORD"]}

@@ -22,6 +22,9 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 os.environ["REDIS_DB_OFFSET"] = str(4 * (1 + int(_worker.removeprefix("gw") or 0)))
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
 os.environ["SECURE_SSL_REDIRECT"] = "false"  # tests speak plain http to the test client; HSTS stays on
+# Tests open, close, drop and switch the role of connections themselves, which a process-wide pool would hide;
+# tests/attacks/test_isolation.py checks that a pooled connection comes back clean.
+os.environ["DATABASE_POOL_MAX_SIZE"] = "0"
 os.environ.setdefault("API_THROTTLE_ANON", "10000/min")
 os.environ.setdefault("API_THROTTLE_USER", "10000/min")
 os.environ.setdefault("API_THROTTLE_TOKEN", "10000/min")

@@ -10,6 +10,7 @@ import psycopg.errors
 import pytest
 from django.conf import settings
 from django.db import ProgrammingError, connection, transaction
+from psycopg_pool import ConnectionPool
 
 from tenants.context import NoTenantError, current_tenant_id, tenant_context
 from tenants.rls import POLICY_NAME
@@ -198,6 +199,27 @@ def test_fresh_connection_without_tenant_sees_no_rows():
             assert cursor.fetchone()[0] == 0, model
     with tenant_context(a):
         assert all(model.objects.exists() for model in TENANT_MODELS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pooled_connection_comes_back_without_the_previous_tenant():
+    """The web server hands one pooled connection to request after request: the tenant set by one transaction
+    must be gone for the next, which then sees nothing until it sets its own."""
+    a = make_tenant("a")
+    for model in TENANT_MODELS:
+        create_row(model, a, "a")
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    tables = [connection.ops.quote_name(model._meta.db_table) for model in TENANT_MODELS]
+    with ConnectionPool(kwargs=params, min_size=1, max_size=1, open=True) as pool:
+        with pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", [str(a.pk)])
+            assert all(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0 for table in tables)
+            first = conn.info.backend_pid
+        with pool.connection() as conn:
+            assert conn.info.backend_pid == first  # the very same server session
+            for table in tables:
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
 
 
 # --- the runtime role cannot switch row-level security off ---------------------------------------------------
