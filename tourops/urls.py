@@ -1,8 +1,9 @@
 """URLs of a tenant host: retail site, back office, accounts, REST API."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from core.openapi import CachedSchemaView
 from tenants.admin_sites import tenant_admin_site
 
 handler400 = "core.views.bad_request"
@@ -14,7 +15,7 @@ urlpatterns = [
     path("admin/", tenant_admin_site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("tourops.api_urls")),
-    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/schema/", CachedSchemaView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("portals.retail.urls")),
 ]
