@@ -1,6 +1,10 @@
 """Closed-loop HTTP load against a running server (loopback only): N concurrent clients for T seconds.
 
     .venv/bin/python bench/http_load.py --url http://127.0.0.1:8000/ --host nordlys.localhost --clients 50 --seconds 10
+    .venv/bin/python bench/http_load.py --url http://127.0.0.1:8000/api/v1/me/ --host nordlys.localhost \
+        --login sales@nordlys.demo:tourops-demo-2026
+
+With --login the clients send a bearer token obtained once from the host's token endpoint (a role without MFA).
 
 Prints requests/s and latency percentiles. Bounded in count and time; stops by itself.
 """
@@ -9,16 +13,32 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import statistics
 import threading
 import time
 from urllib.parse import urlsplit
 
 
-def run(url: str, host: str, clients: int, seconds: float, max_requests: int) -> dict:
+def access_token(parts, host: str, login: str) -> str:
+    email, _, password = login.partition(":")
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+    body = json.dumps({"email": email, "password": password})
+    conn.request("POST", "/api/v1/auth/token/", body, {"Host": host, "Content-Type": "application/json"})
+    response = conn.getresponse()
+    payload = json.loads(response.read() or b"{}")
+    if response.status != 200:
+        raise SystemExit(f"sign-in failed ({response.status}): {payload}")
+    return payload["access"]
+
+
+def run(url: str, host: str, clients: int, seconds: float, max_requests: int, login: str = "") -> dict:
     parts = urlsplit(url)
     if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise SystemExit("loopback targets only")
+    headers = {"Host": host}
+    if login:
+        headers["Authorization"] = f"Bearer {access_token(parts, host, login)}"
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -31,7 +51,7 @@ def run(url: str, host: str, clients: int, seconds: float, max_requests: int) ->
                 if len(latencies) >= max_requests:
                     return
             started = time.perf_counter()
-            conn.request("GET", parts.path or "/", headers={"Host": host})
+            conn.request("GET", parts.path or "/", headers=headers)
             response = conn.getresponse()
             response.read()
             elapsed = time.perf_counter() - started
@@ -65,8 +85,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument(
+        "--login", default="", help="email:password of a member without MFA, for API endpoints"
+    )
     args = parser.parse_args()
-    print(run(args.url, args.host, args.clients, args.seconds, args.max_requests))
+    print(run(args.url, args.host, args.clients, args.seconds, args.max_requests, args.login))
 
 
 if __name__ == "__main__":
