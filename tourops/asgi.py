@@ -11,14 +11,13 @@ from core.pii.crypto import check_keys  # noqa: E402
 
 check_keys()  # refuse to start without the PII keysets, rather than fail at the first traveller
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from tourops.websocket import TenantWebSocketMiddleware, websocket_urlpatterns  # noqa: E402
+from tourops.websocket import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(TenantWebSocketMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": websocket_application(),
     }
 )
