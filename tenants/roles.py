@@ -44,6 +44,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
     Role.OPERATIONS: {
         "*": VIEW,
         "inventory": WRITE,
+        "tours": WRITE,
         "tenants.membership": NONE,
         "tenants.auditevent": NONE,
     },

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
@@ -69,6 +70,9 @@ INSTALLED_APPS = [
     "core",
     "tenants",
     "accounts",
+    "partners",
+    "tours",
+    "inventory",
     "portals",
 ]
 
