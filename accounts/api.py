@@ -4,7 +4,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.views import TokenViewBase
 
 from accounts import serializers, services
-from tenants.permissions import IsTenantMember
+from tenants.permissions import HasApiAccess
 
 
 class _TokenView(TokenViewBase):
@@ -32,7 +32,7 @@ class TokenRevokeView(_TokenView):
 @extend_schema(tags=["account"])
 class MeView(generics.RetrieveUpdateAPIView):
     serializer_class = serializers.MeSerializer
-    permission_classes = [IsTenantMember]
+    permission_classes = [HasApiAccess]
     http_method_names = ["get", "patch", "head", "options"]
 
     def get_object(self):

@@ -29,7 +29,7 @@ class TenantJWTAuthentication(JWTAuthentication):
             raise exceptions.AuthenticationFailed(
                 "This token was not issued for this site.", code="token_wrong_tenant"
             )
-        if user.role_in(tenant.pk) is None:
+        if not user.has_api_access_in(tenant.pk):
             raise exceptions.AuthenticationFailed(
                 "This account has no access to this site.", code="no_membership"
             )

@@ -38,8 +38,16 @@ class EmailBackend(ModelBackend):
         return False
 
 
+# Where an agency's bookers (PartnerUser, no staff membership) may sign in: the API now, the trade portal with its
+# issue. Everything else on a tenant host (the back office above all) is for staff members only.
+PARTNER_AREAS = ("/api/",)
+
+
 def may_sign_in_here(user: User, request) -> bool:
     tenant = getattr(request, "tenant", None)
     if tenant is not None:
-        return user.role_in(tenant.pk) is not None
+        if user.role_in(tenant.pk) is not None:
+            return True
+        in_partner_area = str(getattr(request, "path", "")).startswith(PARTNER_AREAS)
+        return in_partner_area and user.partner_account_in(tenant.pk) is not None
     return bool(getattr(request, "is_platform", False) and user.is_superuser)

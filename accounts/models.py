@@ -83,6 +83,30 @@ class User(AbstractBaseUser):
     def current_role(self) -> str | None:
         return self.role_in(current_tenant_id())
 
+    def partner_account_in(self, tenant_id: uuid.UUID | None):
+        """The user's active PartnerUser in that tenant (an agency's booker), if the agency is not closed."""
+        if tenant_id is None or not self.is_active:
+            return None
+        accounts = self.__dict__.setdefault("_partner_cache", {})
+        if tenant_id not in accounts:
+            from partners.models import Agency, PartnerUser
+
+            accounts[tenant_id] = (
+                PartnerUser.objects.select_related("agency")
+                .filter(tenant_id=tenant_id, user_id=self.pk, is_active=True)
+                .exclude(agency__status=Agency.Status.CLOSED)
+                .first()
+            )
+        return accounts[tenant_id]
+
+    @property
+    def current_partner(self):
+        return self.partner_account_in(current_tenant_id())
+
+    def has_api_access_in(self, tenant_id: uuid.UUID | None) -> bool:
+        """Staff member, or an agency's booker (the API scopes what a booker sees to their agency)."""
+        return self.role_in(tenant_id) is not None or self.partner_account_in(tenant_id) is not None
+
     def mfa_required(self) -> bool:
         tenant_id = current_tenant_id()
         if tenant_id is None:

@@ -60,7 +60,7 @@ def _check_tenant(request, raw_token: str) -> None:
             "This token was not issued for this site.", code="token_wrong_tenant"
         )
     user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
-    if user is None or user.role_in(tenant.pk) is None:
+    if user is None or not user.has_api_access_in(tenant.pk):
         raise exceptions.AuthenticationFailed(
             "This account has no access to this site.", code="no_membership"
         )
@@ -87,11 +87,22 @@ class MeSerializer(serializers.ModelSerializer):
     phone = serializers.CharField(max_length=32, allow_blank=True, required=False)
     role = serializers.SerializerMethodField()
     mfa_enrolled = serializers.SerializerMethodField()
+    agency = serializers.SerializerMethodField(help_text="For an agency's booker: the agency; staff: null.")
 
     class Meta:
         model = User
-        fields = ["id", "email", "full_name", "phone", "role", "mfa_enrolled"]
-        read_only_fields = ["id", "email", "role", "mfa_enrolled"]
+        fields = ["id", "email", "full_name", "phone", "role", "agency", "mfa_enrolled"]
+        read_only_fields = ["id", "email", "role", "agency", "mfa_enrolled"]
+
+    def get_agency(self, user: User) -> dict | None:
+        partner = user.current_partner
+        if partner is None:
+            return None
+        return {
+            "id": str(partner.agency_id),
+            "name": str(partner.agency),
+            "is_agency_admin": partner.is_agency_admin,
+        }
 
     def get_role(self, user: User) -> str | None:
         return user.current_role

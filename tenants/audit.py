@@ -66,3 +66,30 @@ def record(
         )
     model = AuditEvent if current_tenant_id() is not None else PlatformAuditEvent
     return model.objects.create(**fields)
+
+
+def save_audited(instance: models.Model, *, actor, request=None) -> models.Model:
+    """Validate (``full_clean``: a DomainError with field errors on bad input), save and record the change with
+    before/after values. For services whose write is "these fields, validated"; seat movements and the like have
+    their own services."""
+    from django.core.exceptions import ValidationError
+
+    from core.errors import DomainError
+
+    adding = instance._state.adding
+    before = None if adding else snapshot(type(instance)._base_manager.get(pk=instance.pk))
+    try:
+        instance.full_clean()
+    except ValidationError as error:
+        fields = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+        names = ", ".join(sorted(fields))
+        raise DomainError(f"Some fields are invalid: {names}.", code="invalid", fields=fields) from error
+    instance.save()
+    record(
+        Action.CREATE if adding else Action.CHANGE,
+        actor=actor,
+        target=instance,
+        changes=diff(before, snapshot(instance)),
+        request=request,
+    )
+    return instance

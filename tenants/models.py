@@ -90,7 +90,9 @@ class TenantManager(models.Manager):
     """Adds ``tenant_id = <current>`` so the planner uses the tenant-leading indexes.
 
     Row-level security is the guarantee; this filter is the speed. Without a current tenant the query is left
-    alone and RLS returns nothing.
+    alone and RLS returns nothing. The filter is applied when the queryset is built, so never build one at import
+    time (a serializer or form field's ``queryset=``): use ``tenants.serializers.TenantRelatedField`` or build it
+    per request.
     """
 
     def get_queryset(self) -> models.QuerySet:

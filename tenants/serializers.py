@@ -29,3 +29,21 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "ip_address",
         ]
         read_only_fields = fields
+
+
+class TenantRelatedField(serializers.PrimaryKeyRelatedField):
+    """A primary-key reference to a row of the current tenant.
+
+    Use it instead of ``PrimaryKeyRelatedField(queryset=Model.objects.all())``: that queryset is built once, when the
+    serializer module is imported, and the tenant manager would freeze into it the tenant of whichever request
+    imported the module first. This field builds its queryset per use, in the current tenant's context.
+    """
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+        if not kwargs.get("read_only"):
+            kwargs["queryset"] = model._base_manager.none()
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.model.objects.all()

@@ -54,7 +54,7 @@ def create_tenant(
     return tenant
 
 
-def _user_for_email(email: str, full_name: str = ""):
+def find_or_create_user(email: str, full_name: str = ""):
     User = get_user_model()
     email = User.objects.normalize_email(email).strip().lower()
     user = User.objects.filter(email=email).first()
@@ -87,7 +87,7 @@ def add_member(*, email: str, role: str, actor, full_name: str = "", request=Non
         raise DomainError(f"Unknown role {role!r}.", code="invalid", fields={"role": ["Unknown role."]})
     check_may_assign(actor, role)
     try:
-        user = _user_for_email(email, full_name)
+        user = find_or_create_user(email, full_name)
     except ValidationError as error:
         raise DomainError(
             "The email address is not valid.", code="invalid", fields=error.message_dict

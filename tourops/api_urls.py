@@ -2,11 +2,15 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
+from partners import api as partners_api
 from tenants import api as tenants_api
 
 router = SimpleRouter()
 router.register("memberships", tenants_api.MembershipViewSet, basename="membership")
 router.register("audit-events", tenants_api.AuditEventViewSet, basename="audit-event")
+router.register("agencies", partners_api.AgencyViewSet, basename="agency")
+router.register("contracts", partners_api.ContractViewSet, basename="contract")
+router.register("partner-users", partners_api.PartnerUserViewSet, basename="partner-user")
 
 urlpatterns = [
     path("auth/token/", accounts_api.TokenObtainView.as_view(), name="token-obtain"),
