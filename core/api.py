@@ -65,7 +65,8 @@ def exception_handler(exc, context):
     """DRF exception handler: every error leaves in the one format, and the transaction is rolled back."""
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+        fields = {name: errors if isinstance(errors, list) else [str(errors)] for name, errors in exc.fields.items()}
+        return Response(error_body(exc.code, exc.message, fields), status=exc.status)
     if isinstance(exc, RequestDataTooBig):
         set_rollback()
         return Response(error_body("request_too_large", "The request body is too large."), status=400)

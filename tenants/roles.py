@@ -38,6 +38,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         "*": VIEW,
         "bookings": WRITE,
         "partners": WRITE,
+        "inventory.hold": WRITE,
+        "inventory.allotment": WRITE,
         "tenants.membership": NONE,
         "tenants.auditevent": NONE,
     },

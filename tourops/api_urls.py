@@ -2,12 +2,18 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
+from inventory import api as inventory_api
 from partners import api as partners_api
 from tenants import api as tenants_api
+from tours import api as tours_api
 
 router = SimpleRouter()
 router.register("memberships", tenants_api.MembershipViewSet, basename="membership")
 router.register("audit-events", tenants_api.AuditEventViewSet, basename="audit-event")
+router.register("tours", tours_api.TourViewSet, basename="tour")
+router.register("departures", inventory_api.DepartureViewSet, basename="departure")
+router.register("holds", inventory_api.HoldViewSet, basename="hold")
+router.register("allotments", inventory_api.AllotmentViewSet, basename="allotment")
 router.register("agencies", partners_api.AgencyViewSet, basename="agency")
 router.register("contracts", partners_api.ContractViewSet, basename="contract")
 router.register("partner-users", partners_api.PartnerUserViewSet, basename="partner-user")
@@ -17,5 +23,6 @@ urlpatterns = [
     path("auth/token/refresh/", accounts_api.TokenRefreshView.as_view(), name="token-refresh"),
     path("auth/token/revoke/", accounts_api.TokenRevokeView.as_view(), name="token-revoke"),
     path("me/", accounts_api.MeView.as_view(), name="me"),
+    path("quotes/", tours_api.QuoteView.as_view(), name="quote"),
     *router.urls,
 ]

@@ -1,0 +1,126 @@
+"""Tours and quotes over the API. The catalogue is public (published tours only); a quote is priced for whoever
+asks: a traveller (retail), an agency's booker (trade, their agency), or staff (either channel, for an agency)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import DomainError
+from inventory.models import Departure
+from partners.models import Agency
+from tenants.permissions import IsTenantMember, partner_of
+from tenants.serializers import TenantRelatedField
+from tours import pricing
+from tours.models import Channel, Option, Tour, TourTranslation
+from tours.serializers import TourDetailSerializer, TourSummarySerializer
+
+LANGUAGE = OpenApiParameter("lang", str, description="Language code; falls back to the tour's own language.")
+
+
+def selling_context(
+    request, channel: str | None = None, agency: Agency | None = None
+) -> tuple[str, Agency | None]:
+    """Who is buying: an agency's booker always sells on the trade channel for their agency; staff may ask for
+    either channel (and an agency on trade); anyone else buys retail."""
+    partner = partner_of(request)
+    if partner is not None:
+        return Channel.TRADE, partner.agency
+    if IsTenantMember().has_permission(request, None):
+        channel = channel or (Channel.TRADE if agency is not None else Channel.RETAIL)
+        if channel == Channel.TRADE and agency is None:
+            message = "Name the agency to price or book on the trade channel."
+            raise DomainError(message, code="agency_required", fields={"agency": [message]})
+        return channel, agency if channel == Channel.TRADE else None
+    if channel == Channel.TRADE or agency is not None:
+        raise DomainError("The trade channel is for partner agencies.", code="permission_denied")
+    return Channel.RETAIL, None
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["catalogue"], summary="Published tours", parameters=[LANGUAGE]),
+    retrieve=extend_schema(tags=["catalogue"], summary="One published tour, everything a booking page needs"),
+)
+class TourViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [permissions.AllowAny]
+    lookup_field = "slug"
+
+    def get_serializer_class(self):
+        return TourDetailSerializer if self.action == "retrieve" else TourSummarySerializer
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        tenant = self.request.tenant
+        context["language"] = (self.request.query_params.get("lang") or "").strip()[:8]
+        context["default_language"] = tenant.default_language
+        return context
+
+    def get_queryset(self):
+        queryset = (
+            Tour.objects.filter(status=Tour.Status.PUBLISHED)
+            .select_related("destination")
+            .prefetch_related("categories")
+            .order_by("title")
+        )
+        if self.action != "retrieve":
+            summary_texts = TourTranslation.objects.only("tour_id", "language", "title", "summary")
+            return queryset.prefetch_related(Prefetch("translations", queryset=summary_texts))
+        return queryset.prefetch_related(
+            "translations",
+            Prefetch("options", queryset=Option.objects.order_by("position", "name")),
+            "unit_types",
+            "questions",
+            "itinerary",
+            "images",
+            "cancellation_tiers",
+        )
+
+
+class QuoteRequestSerializer(serializers.Serializer):
+    departure = TenantRelatedField(Departure)
+    units = serializers.DictField(
+        child=serializers.IntegerField(min_value=0, max_value=1000),
+        allow_empty=False,
+        help_text="Unit code → count.",
+    )
+    promo_code = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    currency = serializers.CharField(required=False, min_length=3, max_length=3)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False, help_text="Staff only.")
+    agency = TenantRelatedField(Agency, required=False, help_text="Staff only: price for this agency.")
+
+
+@extend_schema(
+    tags=["catalogue"],
+    summary="Price units on a departure (line by line, with tax and any promo code)",
+    request=QuoteRequestSerializer,
+    responses={200: dict},
+    examples=[
+        OpenApiExample(
+            "Two adults and a child",
+            request_only=True,
+            value={"departure": "01930c7e-…", "units": {"adult": 2, "child": 1}, "promo_code": "SPRING10"},
+        )
+    ],
+)
+class QuoteView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    def post(self, request):
+        payload = QuoteRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        channel, agency = selling_context(request, data.get("channel"), data.get("agency"))
+        departure = data["departure"]
+        result = pricing.quote(
+            departure.option,
+            departure,
+            data["units"],
+            channel,
+            agency=agency,
+            currency=data.get("currency"),
+            promo_code=data.get("promo_code") or None,
+        )
+        return Response(result.as_snapshot())
