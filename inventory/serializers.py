@@ -3,7 +3,7 @@ from rest_framework import serializers
 from inventory.models import Allotment, Departure, Hold
 from partners.models import Agency
 from tenants.serializers import TenantRelatedField
-from tours.models import Option
+from tours.models import Channel, Option
 
 
 class DepartureSerializer(serializers.ModelSerializer):
@@ -74,7 +74,7 @@ class HoldCreateSerializer(serializers.Serializer):
     units = serializers.DictField(
         child=serializers.IntegerField(min_value=0, max_value=1000), allow_empty=False
     )
-    channel = serializers.ChoiceField(choices=[("retail", "retail"), ("trade", "trade")], required=False)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False, help_text="Staff only.")
     agency = TenantRelatedField(Agency, required=False, help_text="Staff only: hold for this agency.")
 
 
