@@ -64,6 +64,11 @@ class Money:
         """For JSON (API, snapshots): minor units stay integers; the decimal string is for people."""
         return {"amount": self.amount, "currency": self.currency, "display": str(self)}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Money:
+        """The inverse of ``as_dict`` (``display`` is ignored: the minor units are the truth)."""
+        return cls(data["amount"], data["currency"])
+
     # --- arithmetic --------------------------------------------------------------------------------------------
 
     def _same(self, other: Money) -> None:
@@ -112,6 +117,10 @@ class Money:
     def percent(self, rate: Decimal | str | int) -> Money:
         """``rate`` percent of this amount, rounded to the minor unit (12.5 → 12.5 %)."""
         return Money(round_minor(Decimal(self.amount) * Decimal(str(rate)) / 100), self.currency)
+
+    def tax_on(self, rate: Decimal | str | int) -> Money:
+        """The tax to add on top of a net amount at ``rate`` percent (exclusive tax)."""
+        return self.percent(rate)
 
     def tax_included(self, rate: Decimal | str | int) -> Money:
         """The tax inside a gross amount at ``rate`` percent: gross − gross / (1 + rate)."""
