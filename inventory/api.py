@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -134,6 +134,21 @@ class HoldPermissions(permissions.BasePermission):
         request=HoldCreateSerializer,
         parameters=[IDEMPOTENCY_KEY],
         summary="Hold seats for a while (15 min retail, longer for trade)",
+        examples=[
+            OpenApiExample(
+                "Two adults and an infant",
+                request_only=True,
+                value={"departure": "0193…", "units": {"adult": 2, "infant": 1}},
+            ),
+            OpenApiExample(
+                "Not enough seats",
+                response_only=True,
+                status_codes=["409"],
+                value={
+                    "error": {"code": "not_enough_seats", "message": "Only 1 seat left on …", "fields": {}}
+                },
+            ),
+        ],
     ),
 )
 class HoldViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
