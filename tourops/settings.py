@@ -197,7 +197,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+from celery.schedules import crontab  # noqa: E402 (beat schedules only)
+
+CELERY_BEAT_SCHEDULE: dict = {
+    "inventory-sweep-expired-holds": {"task": "inventory.sweep_expired_holds", "schedule": 60.0},
+    "inventory-release-due-allotments": {"task": "inventory.release_due_allotments", "schedule": 300.0},
+    "inventory-extend-schedules": {
+        "task": "inventory.extend_schedules",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
+
+# How long a hold keeps seats, per channel (a traveller checks out in minutes; an agent may need to call a client),
+# and the longest any hold may be extended to, counted from when it was placed.
+HOLD_TTL_SECONDS = {"retail": env_int("HOLD_TTL_RETAIL", 900), "trade": env_int("HOLD_TTL_TRADE", 3600)}
+HOLD_MAX_LIFETIME_SECONDS = env_int("HOLD_MAX_LIFETIME", 4 * 3600)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -280,6 +294,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AgencyStatusEnum": "partners.models.Agency.Status",
+        "TourStatusEnum": "tours.models.Tour.Status",
+        "DepartureStatusEnum": "inventory.models.Departure.Status",
+        "HoldStatusEnum": "inventory.models.Hold.Status",
+        "AllotmentStatusEnum": "inventory.models.Allotment.Status",
+        "ChannelEnum": "tours.models.Channel",
+    },
 }
 
 # --- request limits -------------------------------------------------------------------------------------------
