@@ -65,6 +65,80 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+# --- shared by every back-office admin ---------------------------------------------------
+
+
+class AuditedInlinesAdmin(AuditedModelAdmin):
+    """Also audits the rows saved and deleted through inlines (the parent's own audit entry does not show them)."""
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            audit.record(
+                audit.Action.DELETE,
+                actor=request.user,
+                target=obj,
+                changes=audit.diff(audit.snapshot(obj), None),
+                request=request,
+            )
+            obj.delete()
+        for obj in instances:
+            adding = obj._state.adding
+            before = None if adding else audit.snapshot(type(obj)._base_manager.get(pk=obj.pk))
+            obj.save()
+            audit.record(
+                audit.Action.CREATE if adding else audit.Action.CHANGE,
+                actor=request.user,
+                target=obj,
+                changes=audit.diff(before, audit.snapshot(obj)),
+                request=request,
+            )
+        formset.save_m2m()
+
+
+class ServiceErrorsAsFormErrors:
+    """Some rules can only be checked by the service against the live row (seats held right now, overlapping
+    contracts), so their DomainError surfaces in ``save_model``/``save_formset``, after form validation. The admin
+    write is then rolled back as a whole and the same POST is validated again with the error attached to the form,
+    which shows it the way Django shows any form error, with the user's input kept."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            with transaction.atomic():
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            request._service_error = error
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        error = getattr(request, "_service_error", None)
+        if error is None:
+            return form_class
+
+        class FormWithServiceError(form_class):
+            def clean(self):
+                data = super().clean()
+                placed = False
+                for name, messages in error.fields.items():
+                    if name in self.fields and name in self.cleaned_data:
+                        self.add_error(name, _messages(messages))
+                        placed = True
+                self.add_error(None, error.message if placed or not error.fields else _flatten(error))
+                return data
+
+        return FormWithServiceError
+
+
+def _messages(value) -> list[str]:
+    return [str(value)] if isinstance(value, str) else [str(message) for message in value]
+
+
+def _flatten(error: DomainError) -> str:
+    details = "; ".join(f"{name}: {' '.join(_messages(msgs))}" for name, msgs in error.fields.items())
+    return f"{error.message} ({details})" if details else error.message
+
+
 # --- back office (tenant hosts) -------------------------------------------------------------------------------
 
 

@@ -6,19 +6,22 @@ A TenantModel without an entry here makes the attack tests fail (not skip): add 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pytest
 from django.db import models
+from django.db.models import F
 
 from tenants.checks import tenant_models
-from tenants.context import tenant_context
+from tenants.context import current_tenant_id, tenant_context
 from tenants.models import AuditEvent, Membership, Tenant
 from tenants.roles import Role
-from tests.factories import make_user
+from tests.factories import make_tenant, make_user
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,278 @@ def _audit_event(marker: str) -> AuditEvent:
     )
 
 
+# --- catalogue, pricing, partners, inventory ------------------------------------------------------------------
+# Parents are created in the current tenant context. Some tests build a row outside any context (to prove that
+# saving it fails there); its parents then live in a scratch tenant, which is never the one the row claims.
+
+
+def _parents(create: Callable[[], Any]) -> Any:
+    if current_tenant_id() is not None:
+        return create()
+    with tenant_context(make_tenant(f"rows{uuid.uuid4().hex[:10]}")):
+        return create()
+
+
+def _tour(marker: str = ""):
+    from tests.catalogue import make_tour
+
+    title = marker or None
+    return make_tour(title, slug=f"t-{uuid.uuid4().hex[:16]}")
+
+
+def _option(marker: str):
+    from tests.catalogue import make_option
+
+    return make_option(_tour(), code="shared", name=marker)
+
+
+def _departure(marker: str):
+    from tests.catalogue import make_departure
+
+    return make_departure(_option(marker), capacity=20)
+
+
+def _agency_named(marker: str):
+    from tests.catalogue import make_agency
+
+    return make_agency(marker)
+
+
+def _agency(marker: str):
+    from partners.models import Agency
+
+    return Agency(legal_name=marker, country="MA", currency="MAD", email="bookings@agency.example")
+
+
+def _agency_contact(marker: str):
+    from partners.models import AgencyContact
+
+    return AgencyContact(agency=_parents(lambda: _agency_named(f"agency of {marker}")), name=marker)
+
+
+def _partner_user(marker: str):
+    from partners.models import PartnerUser
+
+    agency = _parents(lambda: _agency_named(f"agency of {marker}"))
+    return PartnerUser(user=make_user(f"{marker}@example.com"), agency=agency)
+
+
+def _contract(marker: str):
+    from partners.models import Contract
+
+    agency = _parents(lambda: _agency_named(marker))
+    return Contract(
+        agency=agency, model=Contract.Model.NET_RATE, credit_limit=500_000, valid_from=dt.date(2026, 1, 1)
+    )
+
+
+def _destination(marker: str):
+    from tours.models import Destination
+
+    return Destination(name=marker, slug=marker, country="MA")
+
+
+def _category(marker: str):
+    from tours.models import Category
+
+    return Category(name=marker, slug=marker)
+
+
+def _tour_row(marker: str):
+    from tours.models import Tour
+
+    return Tour(slug=marker, title=marker, duration_minutes=120, time_zone="Africa/Casablanca")
+
+
+def _tour_category(marker: str):
+    from tours.models import Category, TourCategory
+
+    def parents():
+        return _tour(marker), Category.objects.create(name=marker, slug=marker)
+
+    tour, category = _parents(parents)
+    return TourCategory(tour=tour, category=category)
+
+
+def _tour_child(model_name: str, **fields):
+    def build(marker: str):
+        from tours import models as tours_models
+
+        model = getattr(tours_models, model_name)
+        values = {name: (marker if value is _MARKER else value) for name, value in fields.items()}
+        return model(tour=_parents(lambda: _tour(marker)), **values)
+
+    return build
+
+
+_MARKER = object()
+
+
+def _tax_rate(marker: str):
+    from tours.models import TaxRate
+
+    return TaxRate(name=marker, percent=Decimal("20.000"))
+
+
+def _price_list(marker: str):
+    from tours.models import PriceList
+
+    return PriceList(name=marker, channel="retail", currency="EUR")
+
+
+def _season(marker: str):
+    from tours.models import PriceList, Season
+
+    price_list = _parents(
+        lambda: PriceList.objects.create(name=f"list {marker}", channel="retail", currency="EUR")
+    )
+    return Season(
+        price_list=price_list, name=marker, start_date=dt.date(2026, 6, 1), end_date=dt.date(2026, 8, 31)
+    )
+
+
+def _rate(marker: str):
+    from tests.catalogue import make_unit_types
+    from tours.models import PriceList, Rate
+
+    def parents():
+        option = _option("shared")
+        unit = make_unit_types(option.tour)["adult"]
+        unit.name = marker
+        unit.save(update_fields=["name"])
+        return PriceList.objects.create(name=f"list {marker}", channel="retail", currency="EUR"), option, unit
+
+    price_list, option, unit = _parents(parents)
+    return Rate(price_list=price_list, option=option, unit_type=unit, amount=4500)
+
+
+def _surcharge(marker: str):
+    from tours.models import PriceList, Surcharge
+
+    price_list = _parents(
+        lambda: PriceList.objects.create(name=f"list {marker}", channel="retail", currency="EUR")
+    )
+    return Surcharge(price_list=price_list, name=marker, amount=10_000)
+
+
+def _promo_code(marker: str):
+    from tours.models import PromoCode
+
+    return PromoCode(code=marker, kind=PromoCode.Kind.PERCENT, percent=Decimal("10"))
+
+
+def _promo_redemption(marker: str):
+    from tours.models import PromoCode, PromoRedemption
+
+    promo = _parents(
+        lambda: PromoCode.objects.create(
+            code=f"p{uuid.uuid4().hex[:12]}", kind="percent", percent=Decimal("5")
+        )
+    )
+    return PromoRedemption(promo=promo, reference=marker)
+
+
+def _schedule(marker: str):
+    from inventory.models import Schedule
+
+    option = _parents(lambda: _option(marker))
+    return Schedule(
+        option=option,
+        start_date=dt.date(2026, 6, 1),
+        end_date=dt.date(2026, 6, 30),
+        times=[dt.time(9, 0)],
+        capacity=20,
+    )
+
+
+def _closure(marker: str):
+    from inventory.models import Closure
+
+    tour = _parents(lambda: _tour(marker))
+    return Closure(tour=tour, start_date=dt.date(2026, 12, 24), end_date=dt.date(2026, 12, 26), reason=marker)
+
+
+def _departure_row(marker: str):
+    from inventory.models import Departure
+
+    option = _parents(lambda: _option(marker))
+    starts_at = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
+    return Departure(
+        tour=option.tour,
+        option=option,
+        starts_at=starts_at,
+        ends_at=starts_at + dt.timedelta(hours=2),
+        local_date=starts_at.date(),
+        capacity=20,
+    )
+
+
+def _allotment(marker: str):
+    from inventory.models import Allotment
+
+    departure, agency = _parents(lambda: (_departure(f"trip {marker}"), _agency_named(marker)))
+    return Allotment(
+        agency=agency, departure=departure, seats=5, release_at=departure.starts_at - dt.timedelta(days=7)
+    )
+
+
+def _hold(marker: str):
+    from inventory.models import Hold
+
+    departure = _parents(lambda: _departure(marker))
+    return Hold(
+        departure=departure,
+        channel="retail",
+        units={"adult": 2},
+        seats=2,
+        idempotency_key=marker,
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15),
+    )
+
+
 ROW_SPECS: dict[str, RowSpec] = {
     "tenants.Membership": RowSpec(_membership, change={"role": Role.OWNER, "is_active": False}),
     "tenants.AuditEvent": RowSpec(_audit_event, change={"target_label": "tampered"}, append_only=True),
+    "partners.Agency": RowSpec(_agency, change={"status": "suspended"}),
+    "partners.AgencyContact": RowSpec(_agency_contact, change={"job_title": "tampered"}),
+    "partners.PartnerUser": RowSpec(_partner_user, change={"is_active": False}),
+    "partners.Contract": RowSpec(_contract, change={"credit_limit": 99_999_999}),
+    "tours.Destination": RowSpec(_destination, change={"name": "tampered"}),
+    "tours.Category": RowSpec(_category, change={"name": "tampered"}),
+    "tours.Tour": RowSpec(_tour_row, change={"status": "archived"}),
+    # A link row has no column of its own to tamper with: a self-assignment still has to reach the row.
+    "tours.TourCategory": RowSpec(_tour_category, change={"category_id": F("category_id")}),
+    "tours.TourTranslation": RowSpec(
+        _tour_child("TourTranslation", language="fr", title=_MARKER), change={"title": "tampered"}
+    ),
+    "tours.ItineraryDay": RowSpec(
+        _tour_child("ItineraryDay", day=1, title=_MARKER), change={"title": "tampered"}
+    ),
+    "tours.TourImage": RowSpec(
+        _tour_child("TourImage", image="tours/probe.jpg", alt_text=_MARKER), change={"alt_text": "tampered"}
+    ),
+    "tours.CancellationTier": RowSpec(
+        _tour_child("CancellationTier", days_before=30, refund_percent=100), change={"refund_percent": 0}
+    ),
+    "tours.Option": RowSpec(_tour_child("Option", code="shared", name=_MARKER), change={"is_active": False}),
+    "tours.UnitType": RowSpec(
+        _tour_child("UnitType", code="adult", kind="adult", name=_MARKER), change={"name": "tampered"}
+    ),
+    "tours.BookingQuestion": RowSpec(
+        _tour_child("BookingQuestion", code="diet", text=_MARKER), change={"required": True}
+    ),
+    "tours.TaxRate": RowSpec(_tax_rate, change={"percent": Decimal("0.000")}),
+    "tours.PriceList": RowSpec(_price_list, change={"is_active": False}),
+    "tours.Season": RowSpec(_season, change={"priority": 9}),
+    "tours.Rate": RowSpec(_rate, change={"amount": 1}),
+    "tours.Surcharge": RowSpec(_surcharge, change={"amount": 1}),
+    "tours.PromoCode": RowSpec(_promo_code, change={"is_active": False}),
+    "tours.PromoRedemption": RowSpec(_promo_redemption, change={"reference": "tampered"}),
+    "inventory.Schedule": RowSpec(_schedule, change={"capacity": 999}),
+    "inventory.Closure": RowSpec(_closure, change={"reason": "tampered"}),
+    "inventory.Departure": RowSpec(_departure_row, change={"status": "cancelled"}),
+    "inventory.Allotment": RowSpec(_allotment, change={"status": "released"}),
+    "inventory.Hold": RowSpec(_hold, change={"status": "released"}),
 }
 
 TENANT_MODELS = tenant_models()
