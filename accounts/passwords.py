@@ -60,6 +60,21 @@ def send_invitation(request, user: User, tenant) -> None:
     _send("invitation", context, user.email)
 
 
+def send_partner_invitation(request, user: User, tenant, agency) -> None:
+    """Tell an agency's new booker they can book with ``tenant`` through the API (the trade portal joins later);
+    someone new also gets a link to set a password."""
+    base_url = site_url(request, tenant)
+    context = {
+        "site_name": tenant.name,
+        "agency": agency,
+        "user": user,
+        "api_url": base_url + "/api/v1/",
+        "docs_url": base_url + reverse("api-docs"),
+        "set_password_url": None if user.has_usable_password() else set_password_url(base_url, user),
+    }
+    _send("partner_invitation", context, user.email)
+
+
 class SetPasswordLinkForm(PasswordResetForm):
     """Django's reset form, limited to people who may sign in on this host, including invited members who have
     no password yet (Django's own form skips them)."""

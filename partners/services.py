@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
 
+from accounts.passwords import send_partner_invitation
 from core.errors import ConflictError, DomainError
 from partners.models import Agency, Contract, PartnerUser
 from tenants import audit
-from tenants.models import Membership
+from tenants.models import Membership, Tenant
 from tenants.services import find_or_create_user
 
 AGENCY_FIELDS = {
@@ -90,9 +92,13 @@ def add_partner_user(
         raise ConflictError(f"{user.email} already books for an agency here.", code="already_partner_user")
     if Membership.objects.filter(user=user).exists():
         raise ConflictError(f"{user.email} is a staff member here.", code="already_member")
-    return audit.save_audited(
+    partner_user = audit.save_audited(
         PartnerUser(user=user, agency=agency, is_agency_admin=is_agency_admin), actor=actor, request=request
     )
+    if request is not None:
+        tenant = Tenant.objects.get(pk=partner_user.tenant_id)
+        transaction.on_commit(partial(send_partner_invitation, request, user, tenant, agency))
+    return partner_user
 
 
 @transaction.atomic

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core import mail
 from django.test import Client
 
 from partners.models import Agency, Contract, PartnerUser
@@ -135,20 +138,26 @@ def test_contract_bad_values_are_field_errors():
         assert not Contract.objects.exists()
 
 
-def test_staff_adds_a_booker_who_then_uses_the_api_for_their_agency_only():
+def test_staff_adds_a_booker_who_then_uses_the_api_for_their_agency_only(django_capture_on_commit_callbacks):
     tenant = make_tenant()
     with tenant_context(tenant):
         mine, other = make_agency("Mine Ltd"), make_agency("Other Ltd")
     staff = _staff(tenant)
 
-    added = staff("post", "/api/v1/partner-users/", {"agency": str(mine.pk), "email": "Jo@Mine.example"})
+    with django_capture_on_commit_callbacks(execute=True):
+        added = staff("post", "/api/v1/partner-users/", {"agency": str(mine.pk), "email": "Jo@Mine.example"})
 
     assert added.status_code == 201, added.content
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["jo@mine.example"]
+    assert "Mine Ltd" in mail.outbox[0].subject
+    link = re.search(r"http://[^/]+(/accounts/password/set/\S+/)", mail.outbox[0].body).group(1)
+    newcomer = Client(HTTP_HOST=host_of(tenant))
+    form = newcomer.get(link, follow=True)
+    chosen = newcomer.post(form.request["PATH_INFO"], {"new_password1": PASSWORD, "new_password2": PASSWORD})
+    assert chosen.status_code == 302
     from accounts.models import User
 
     booker = User.objects.get(email="jo@mine.example")
-    booker.set_password(PASSWORD)
-    booker.save()
     api = Api(tenant, booker)
     me = api("get", "/api/v1/me/").json()
     assert me["role"] is None and me["agency"]["id"] == str(mine.pk)
