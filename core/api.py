@@ -65,7 +65,9 @@ def exception_handler(exc, context):
     """DRF exception handler: every error leaves in the one format, and the transaction is rolled back."""
     if isinstance(exc, DomainError):
         set_rollback()
-        fields = {name: errors if isinstance(errors, list) else [str(errors)] for name, errors in exc.fields.items()}
+        fields = {
+            name: errors if isinstance(errors, list) else [str(errors)] for name, errors in exc.fields.items()
+        }
         return Response(error_body(exc.code, exc.message, fields), status=exc.status)
     if isinstance(exc, RequestDataTooBig):
         set_rollback()

@@ -5,6 +5,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -49,6 +50,11 @@ class Tenant(models.Model):
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     default_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    availability_limited_percent = models.PositiveSmallIntegerField(
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="A departure with less than this share of its seats left shows as 'limited'.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

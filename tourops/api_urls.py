@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 from inventory import api as inventory_api
+from inventory.views_public import availability_view
 from partners import api as partners_api
 from tenants import api as tenants_api
 from tours import api as tours_api
@@ -24,5 +25,6 @@ urlpatterns = [
     path("auth/token/revoke/", accounts_api.TokenRevokeView.as_view(), name="token-revoke"),
     path("me/", accounts_api.MeView.as_view(), name="me"),
     path("quotes/", tours_api.QuoteView.as_view(), name="quote"),
+    path("tours/<slug:slug>/availability/", availability_view, name="tour-availability"),
     *router.urls,
 ]

@@ -13,11 +13,13 @@ check_keys()  # refuse to start without the PII keysets, rather than fail at the
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from inventory.views_public import AvailabilityFastPath  # noqa: E402
 from tourops.websocket import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Anonymous availability reads are answered from cached bytes before Django (see inventory.views_public).
+        "http": AvailabilityFastPath(django_asgi_app),
         "websocket": websocket_application(),
     }
 )

@@ -14,9 +14,9 @@ from inventory.models import Departure
 from partners.models import Agency
 from tenants.permissions import IsTenantMember, partner_of
 from tenants.serializers import TenantRelatedField
-from tours import pricing
-from tours.models import Channel, Option, Tour, TourTranslation
-from tours.serializers import TourDetailSerializer, TourSummarySerializer
+from tours import pricing, search
+from tours.models import Channel, Option, Tour
+from tours.serializers import TourDetailSerializer
 
 LANGUAGE = OpenApiParameter("lang", str, description="Language code; falls back to the tour's own language.")
 
@@ -40,16 +40,82 @@ def selling_context(
     return Channel.RETAIL, None
 
 
+class TourSearchParams(serializers.Serializer):
+    q = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Words to look for."
+    )
+    lang = serializers.CharField(required=False, allow_blank=True, max_length=8)
+    destination = serializers.SlugField(required=False, help_text="Destination slug.")
+    category = serializers.SlugField(required=False, help_text="Category slug.")
+    date_from = serializers.DateField(
+        required=False, help_text="With seats on a departure from this local date."
+    )
+    date_to = serializers.DateField(required=False)
+    price_min = serializers.IntegerField(
+        required=False, min_value=0, help_text="Minor units of the currency."
+    )
+    price_max = serializers.IntegerField(required=False, min_value=0)
+    currency = serializers.CharField(required=False, min_length=3, max_length=3)
+    duration_min = serializers.IntegerField(required=False, min_value=0, help_text="Minutes.")
+    duration_max = serializers.IntegerField(required=False, min_value=0)
+    guiding_language = serializers.CharField(required=False, max_length=8)
+    sort = serializers.ChoiceField(
+        choices=["relevance", "price", "-price", "next_departure"], default="relevance"
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000, default=0)
+
+
+class TourListingSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.SlugField()
+    title = serializers.CharField()
+    summary = serializers.CharField()
+    destination = serializers.CharField(allow_null=True)
+    duration_minutes = serializers.IntegerField()
+    languages = serializers.ListField(child=serializers.CharField())
+    next_departure = serializers.DateTimeField(allow_null=True)
+    price_from = serializers.SerializerMethodField()
+
+    def get_price_from(self, listing) -> dict | None:
+        return listing.price_from.as_dict() if listing.price_from else None
+
+
+class TourSearchResultsSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = TourListingSerializer(many=True)
+
+
 @extend_schema_view(
-    list=extend_schema(tags=["catalogue"], summary="Published tours", parameters=[LANGUAGE]),
+    list=extend_schema(
+        tags=["catalogue"],
+        summary="Search published tours (text, destination, dates with seats, price, duration, language)",
+        parameters=[TourSearchParams],
+        responses=TourSearchResultsSerializer,
+    ),
     retrieve=extend_schema(tags=["catalogue"], summary="One published tour, everything a booking page needs"),
 )
 class TourViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [permissions.AllowAny]
     lookup_field = "slug"
 
-    def get_serializer_class(self):
-        return TourDetailSerializer if self.action == "retrieve" else TourSummarySerializer
+    serializer_class = TourDetailSerializer  # the list answers search listings (TourListingSerializer)
+
+    def list(self, request, *args, **kwargs):
+        params = TourSearchParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = dict(params.validated_data)
+        text, language = data.pop("q", ""), data.pop("lang", "") or None
+        found = search.search_tours(search.SearchQuery(text=text, language=language, **data))
+        body = {
+            "count": found.total,
+            "limit": data["limit"],
+            "offset": data["offset"],
+            "results": found.results,
+        }
+        return Response(TourSearchResultsSerializer(body).data)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -65,9 +131,6 @@ class TourViewSet(viewsets.ReadOnlyModelViewSet):
             .prefetch_related("categories")
             .order_by("title")
         )
-        if self.action != "retrieve":
-            summary_texts = TourTranslation.objects.only("tour_id", "language", "title", "summary")
-            return queryset.prefetch_related(Prefetch("translations", queryset=summary_texts))
         return queryset.prefetch_related(
             "translations",
             Prefetch("options", queryset=Option.objects.order_by("position", "name")),

@@ -16,9 +16,17 @@ from inventory.models import Allotment, Closure, Departure, Hold, Schedule
 from inventory.schedules import is_nonexistent, local_to_utc, occurrences
 from inventory.services._seats import DEPARTURE_TABLE, end_holds, ending_holds, expire_lazily
 from tours.models import Option, Tour
+from tours.search import bump_catalogue
 
 # Generated departures run this far ahead; the nightly task moves the horizon on.
 GENERATION_HORIZON_DAYS = 183
+
+
+def departures_changed(tenant_id, tour_id) -> None:
+    """Departures appeared, closed or reopened: availability answers and search listings (which filter on open
+    departures) are both out of date once this commits."""
+    bump_availability(tenant_id, tour_id)
+    bump_catalogue(tenant_id)
 
 
 def _is_count(value: object) -> bool:
@@ -80,7 +88,7 @@ def create_departure(
             code="departure_exists",
             fields={"starts_local": "A departure of this option starts at this time already."},
         ) from error
-    bump_availability(departure.tenant_id, departure.tour_id)
+    departures_changed(departure.tenant_id, departure.tour_id)
     return departure
 
 
@@ -167,7 +175,7 @@ def generate_departures(
         batch_size=500,
     )
     if missing:
-        bump_availability(schedule.tenant_id, option.tour_id)
+        departures_changed(schedule.tenant_id, option.tour_id)
     return len(missing)
 
 
@@ -223,7 +231,7 @@ def _set_status(departure: Departure, to: str, allowed_from: tuple[str, ...], ve
                 f"{fresh} is {fresh.get_status_display().lower()}; it cannot be {verb}.",
                 code="invalid_status",
             )
-    bump_availability(fresh.tenant_id, fresh.tour_id)
+    departures_changed(fresh.tenant_id, fresh.tour_id)
     return fresh
 
 
@@ -268,7 +276,7 @@ def cancel_departure(departure: Departure) -> Departure:
         )
         Departure.objects.filter(pk=fresh.pk).update(allotted=0)
         fresh.refresh_from_db()
-    bump_availability(fresh.tenant_id, fresh.tour_id)
+    departures_changed(fresh.tenant_id, fresh.tour_id)
     return fresh
 
 
@@ -319,5 +327,5 @@ def add_closure(
                 result.closed.append(departure)
             else:
                 result.not_closed.append(departure)
-    bump_availability(tour.tenant_id, tour.id)
+    departures_changed(tour.tenant_id, tour.id)
     return result

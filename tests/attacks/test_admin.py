@@ -23,7 +23,9 @@ def _admin_url(model, pk=None, action="change") -> str:
 
 
 def _text(response) -> str:
-    return response.content.decode().lower()  # markers are lower case; some fields (promo codes) are stored upper
+    return (
+        response.content.decode().lower()
+    )  # markers are lower case; some fields (promo codes) are stored upper
 
 
 def test_tenant_models_are_in_the_back_office():
