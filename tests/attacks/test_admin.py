@@ -23,9 +23,8 @@ def _admin_url(model, pk=None, action="change") -> str:
 
 
 def _text(response) -> str:
-    return (
-        response.content.decode().lower()
-    )  # markers are lower case; some fields (promo codes) are stored upper
+    # Markers are lower case; some fields (promo codes) are stored in capitals.
+    return response.content.decode().lower()
 
 
 def test_tenant_models_are_in_the_back_office():
