@@ -41,6 +41,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _harness import bench_database  # noqa: E402
+
 TARGET_P95_MS = 100.0
 
 
@@ -50,19 +52,6 @@ TARGET_P95_MS = 100.0
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _configure() -> object:
-    from tourops import devservices
-
-    os.environ.update(devservices.ensure_services())
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tourops.settings"
-    os.environ["DATABASE_POOL_MAX_SIZE"] = "0"  # this process: set-up and the seat writer only
-    os.environ.pop("DJANGO_DEBUG", None)
-    import django
-
-    django.setup()
-    return devservices.ensure_services.started
 
 
 def _build_catalogue(tours: int, host: str) -> tuple[object, list[str], list[tuple[dt.date, dt.date]], list]:
@@ -346,27 +335,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_load(args.client, args.host, paths, args.users, args.think, args.seconds)))
         return 0
 
-    def give_up() -> None:
-        print(json.dumps({"error": f"timed out after {args.timeout:.0f} s"}), flush=True)
-        os._exit(2)
-
     # Interrupted (Ctrl-C, SIGTERM): still stop the server and drop the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    watchdog = threading.Timer(args.timeout, give_up)
-    watchdog.daemon = True
-    watchdog.start()
+    with bench_database("bench_availability", args.timeout) as database:
+        result = _measure(args, database)
+    print(json.dumps(result), flush=True)
+    return 0 if result.get("ok") else 1
 
-    started = _configure()
+
+def _measure(args, database: str) -> dict:
     from django.core.cache import cache
-    from django.db import connections
-    from django.test.utils import setup_databases, teardown_databases
 
-    from tenants.db import as_owner
-
-    database = f"bench_availability_{os.getpid()}"
-    connections["default"].settings_dict["TEST"]["NAME"] = database
-    with as_owner():
-        databases = setup_databases(verbosity=0, interactive=False)
     host = f"bench{os.getpid()}.localhost"
     server = None
     stop_writer = threading.Event()
@@ -422,16 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         if "tenant" in locals():
             cache.delete_pattern(f"*{tenant.pk}*")
             cache.delete_pattern(f"*{host}*")
-        connections.close_all()
-        with as_owner():
-            teardown_databases(databases, verbosity=0)
-        from tourops import devservices
-
-        if started.postgres or started.valkey:
-            devservices.stop_services(postgres=started.postgres, valkey=started.valkey)
-        watchdog.cancel()
-    print(json.dumps(result), flush=True)
-    return 0 if result.get("ok") else 1
+    return result
 
 
 if __name__ == "__main__":

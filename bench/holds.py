@@ -27,19 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _configure() -> object:
-    """Servers up, Django configured like production (DEBUG off), one connection per client thread."""
-    from tourops import devservices
-
-    os.environ.update(devservices.ensure_services())
-    os.environ["DATABASE_POOL_MAX_SIZE"] = "0"  # a shared pool would cap the clients at its size
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tourops.settings"
-    os.environ.pop("DJANGO_DEBUG", None)
-    import django
-
-    django.setup()
-    return devservices.ensure_services.started
+from _harness import bench_database  # noqa: E402
 
 
 def _world(capacities: list[int]):
@@ -235,48 +223,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="hard limit for the whole run")
     args = parser.parse_args(argv)
 
-    def give_up() -> None:
-        print(json.dumps({"error": f"timed out after {args.timeout:.0f} s"}), flush=True)
-        os._exit(2)
-
-    watchdog = threading.Timer(args.timeout, give_up)
-    watchdog.daemon = True
-    watchdog.start()
-
-    started = _configure()
-    from django.db import connections
-    from django.test.utils import setup_databases, teardown_databases
-
-    from tenants.db import as_owner
-
-    connections["default"].settings_dict["TEST"]["NAME"] = f"bench_holds_{os.getpid()}"
-    with as_owner():
-        databases = setup_databases(verbosity=0, interactive=False)
     result: dict = {"clients": args.clients}
-    try:
-        tenant, (small, large) = _world([args.seats, 10_000_000])
-        result.update(contention(tenant, small, args.clients, args.attempts))
-        result.update(throughput(tenant, large, args.clients, args.seconds))
-        result["ok"] = (
-            result["oversold"] == 0
-            and result["successes"] == args.seats
-            and result["errors"] == 0
-            and (result["ratio"] or 0) >= 0.5
-        )
-    finally:
+    with bench_database("bench_holds", args.timeout):
         from django.core.cache import cache
-        from django.db import connections
 
-        if "tenant" in locals():
+        tenant, (small, large) = _world([args.seats, 10_000_000])
+        try:
+            result.update(contention(tenant, small, args.clients, args.attempts))
+            result.update(throughput(tenant, large, args.clients, args.seconds))
+            result["ok"] = (
+                result["oversold"] == 0
+                and result["successes"] == args.seats
+                and result["errors"] == 0
+                and (result["ratio"] or 0) >= 0.5
+            )
+        finally:
             cache.delete_pattern(f"*avail*{tenant.pk}*")
-        connections.close_all()
-        with as_owner():
-            teardown_databases(databases, verbosity=0)
-        from tourops import devservices
-
-        if started.postgres or started.valkey:
-            devservices.stop_services(postgres=started.postgres, valkey=started.valkey)
-        watchdog.cancel()
     print(json.dumps(result), flush=True)
     return 0 if result.get("ok") else 1
 
