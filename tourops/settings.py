@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "partners",
     "tours",
     "inventory",
+    "events",
     "portals",
 ]
 
@@ -202,6 +203,7 @@ from celery.schedules import crontab  # noqa: E402 (beat schedules only)
 CELERY_BEAT_SCHEDULE: dict = {
     "inventory-sweep-expired-holds": {"task": "inventory.sweep_expired_holds", "schedule": 60.0},
     "inventory-release-due-allotments": {"task": "inventory.release_due_allotments", "schedule": 300.0},
+    "events-sweep-outbox": {"task": "events.sweep_outbox", "schedule": 60.0},
     "inventory-extend-schedules": {
         "task": "inventory.extend_schedules",
         "schedule": crontab(hour=2, minute=30),

@@ -279,10 +279,42 @@ def _hold(marker: str):
     )
 
 
+def _outbox_event(marker: str):
+    from events.models import OutboxEvent
+
+    return OutboxEvent(
+        name="probe.event", aggregate_type="tests.probe", aggregate_id=marker, payload={"m": marker}
+    )
+
+
+def _saved_outbox_event(marker: str):
+    def create():
+        event = _outbox_event(marker)
+        event.save()
+        return event
+
+    return _parents(create)
+
+
+def _processed_event(marker: str):
+    from events.models import ProcessedEvent
+
+    return ProcessedEvent(event=_saved_outbox_event(marker), consumer=marker)
+
+
+def _dead_letter(marker: str):
+    from events.models import DeadLetter
+
+    return DeadLetter(event=_saved_outbox_event(marker), consumer=marker, error=marker, attempts=6)
+
+
 ROW_SPECS: dict[str, RowSpec] = {
     "tenants.Membership": RowSpec(_membership, change={"role": Role.OWNER, "is_active": False}),
     "tenants.AuditEvent": RowSpec(_audit_event, change={"target_label": "tampered"}, append_only=True),
     "partners.Agency": RowSpec(_agency, change={"status": "suspended"}),
+    "events.OutboxEvent": RowSpec(_outbox_event, change={"name": "tampered.event"}),
+    "events.ProcessedEvent": RowSpec(_processed_event, change={"consumer": "tampered"}),
+    "events.DeadLetter": RowSpec(_dead_letter, change={"error": "tampered"}),
     "partners.AgencyContact": RowSpec(_agency_contact, change={"job_title": "tampered"}),
     "partners.PartnerUser": RowSpec(_partner_user, change={"is_active": False}),
     "partners.Contract": RowSpec(_contract, change={"credit_limit": 99_999_999}),

@@ -1,0 +1,70 @@
+"""Writing and relaying events.
+
+``publish(name, aggregate, payload)`` inserts the event in the current transaction (the one that made the change)
+and, once that commits, asks a worker to relay it. ``dispatch`` is the relay: it locks the still-unpublished rows
+(SKIP LOCKED, so two relays never take the same row), queues one task per consumer and marks them published in the
+same transaction. A crash between the commit and the relay request leaves the row unpublished: the beat sweep
+dispatches it later. Delivery is therefore at least once; consumers make it exactly-once in effect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from events.models import OutboxEvent
+from events.registry import consumers_of
+from tenants.context import require_tenant_id
+
+TENANT_HEADER = "tenant_id"
+
+
+def publish(name: str, aggregate: models.Model, payload: dict | None = None) -> OutboxEvent:
+    tenant_id = require_tenant_id()
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("publish() belongs in the transaction of the change it announces")
+    event = OutboxEvent.objects.create(
+        name=name,
+        aggregate_type=aggregate._meta.label_lower,
+        aggregate_id=str(aggregate.pk),
+        payload=payload or {},
+    )
+    transaction.on_commit(lambda: _request_relay(tenant_id, [event.pk]))
+    return event
+
+
+def _request_relay(tenant_id: uuid.UUID, event_ids: list[uuid.UUID]) -> None:
+    from events.tasks import relay
+
+    try:
+        relay.apply_async(([str(pk) for pk in event_ids],), headers={TENANT_HEADER: str(tenant_id)})
+    except Exception:  # noqa: BLE001 - the broker is down: the sweep publishes the event later
+        import logging
+
+        logging.getLogger(__name__).warning("could not request the relay of %s; the sweep will", event_ids)
+
+
+def dispatch(
+    event_ids: Iterable[uuid.UUID | str] | None = None, *, older_than: dt.timedelta | None = None, limit=500
+):
+    """Queue the consumers of unpublished events (the given ones, or the oldest pending ones) and mark them
+    published. Runs in the current tenant's transaction; returns how many events it published."""
+    from events.tasks import handle
+
+    tenant_id = require_tenant_id()
+    pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(published_at=None)
+    if event_ids is not None:
+        pending = pending.filter(pk__in=list(event_ids))
+    if older_than is not None:
+        pending = pending.filter(created_at__lte=timezone.now() - older_than)
+    events = list(pending.order_by("created_at")[:limit])
+    for event in events:
+        for consumer_name in consumers_of(event.name):
+            handle.apply_async((str(event.pk), consumer_name), headers={TENANT_HEADER: str(tenant_id)})
+    if events:
+        OutboxEvent.objects.filter(pk__in=[event.pk for event in events]).update(published_at=timezone.now())
+    return len(events)

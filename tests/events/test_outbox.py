@@ -1,0 +1,189 @@
+"""The outbox with a real Celery worker (in this process, its own thread and connection) on the real broker:
+events are written with the change, relayed once, swept when the relay request was lost, handled once per
+consumer even when delivered twice, and parked as dead letters when a consumer keeps failing."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+import uuid
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import connections, transaction
+
+from events import outbox, tasks
+from events.models import DeadLetter, OutboxEvent, ProcessedEvent
+from events.registry import consumer
+from tenants.context import tenant_context
+from tenants.models import Membership
+from tests.factories import make_tenant
+from tourops.celery import app
+
+TIMEOUT = 10
+_calls: dict[str, list[str]] = {}
+_failures: dict[str, int] = {}
+
+
+@consumer("tests.happened", name="tests.recorder")
+def record(event) -> None:
+    _calls.setdefault(event.payload["key"], []).append(str(event.pk))
+
+
+@consumer("tests.happened", name="tests.flaky")
+def flaky(event) -> None:
+    key = event.payload["key"]
+    if _failures.get(key, 0) > 0:
+        _failures[key] -= 1
+        raise RuntimeError("the mail server is down")
+    _calls.setdefault(f"flaky:{key}", []).append(str(event.pk))
+
+
+@app.task(name="tests.events.close_connections")
+def close_connections() -> None:
+    connections.close_all()
+
+
+@pytest.fixture(scope="module")
+def worker():
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=TIMEOUT) as running:
+        yield running
+        close_connections.delay()
+        time.sleep(0.5)
+
+
+def _wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _announce(tenant, key: str) -> OutboxEvent:
+    with tenant_context(tenant):
+        aggregate = Membership.objects.first()
+        return outbox.publish("tests.happened", aggregate, {"key": key})
+
+
+@pytest.fixture
+def tenant(transactional_db):
+    return make_tenant()
+
+
+def test_publish_belongs_in_the_changes_transaction(tenant):
+    with tenant_context(tenant):
+        aggregate = Membership.objects.first()
+    with pytest.raises(RuntimeError, match="belongs in the transaction"), tenant_id_only(tenant):
+        outbox.publish("tests.happened", aggregate, {"key": "outside"})
+
+    with tenant_context(tenant):
+        with pytest.raises(ValueError), transaction.atomic():
+            outbox.publish("tests.happened", aggregate, {"key": "rolled back"})
+            raise ValueError("the change failed: its event goes with it")
+        assert not OutboxEvent.objects.exists()
+
+
+@contextlib.contextmanager
+def tenant_id_only(tenant):
+    """The tenant is known (context variable) but no transaction is open: publishing here would be a bug."""
+    from tenants.context import _current_tenant_id
+
+    token = _current_tenant_id.set(tenant.pk)
+    try:
+        yield
+    finally:
+        _current_tenant_id.reset(token)
+
+
+def test_an_event_is_relayed_after_commit_and_each_consumer_runs_once(worker, tenant):
+    key = uuid.uuid4().hex
+
+    event = _announce(tenant, key)
+
+    _wait_for(lambda: _calls.get(key) and _calls.get(f"flaky:{key}"), "both consumers")
+    with tenant_context(tenant):
+        _wait_for(lambda: OutboxEvent.objects.get(pk=event.pk).published_at is not None, "published")
+        assert ProcessedEvent.objects.filter(event=event).count() == 2
+    assert _calls[key] == [str(event.pk)]
+
+
+def test_relaying_twice_publishes_once(worker, tenant, monkeypatch):
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)  # no relay request: we relay by hand
+    key = uuid.uuid4().hex
+    event = _announce(tenant, key)
+
+    with tenant_context(tenant):
+        first = outbox.dispatch([event.pk])
+    with tenant_context(tenant):
+        second = outbox.dispatch([event.pk])
+
+    assert (first, second) == (1, 0)
+    _wait_for(lambda: _calls.get(key), "the consumer")
+    time.sleep(0.3)
+    assert _calls[key] == [str(event.pk)]
+
+
+def test_a_lost_relay_request_is_made_good_by_the_sweep(worker, tenant, monkeypatch):
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)  # crash between commit and enqueue
+    monkeypatch.setattr(tasks, "SWEEP_AFTER", dt.timedelta(0))
+    key = uuid.uuid4().hex
+    event = _announce(tenant, key)
+    time.sleep(0.3)
+    assert key not in _calls
+
+    assert tasks.sweep_outbox() >= 1
+
+    _wait_for(lambda: _calls.get(key), "the consumer after the sweep")
+    assert tasks.sweep_outbox() == 0
+    with tenant_context(tenant):
+        assert OutboxEvent.objects.get(pk=event.pk).published_at is not None
+
+
+def test_an_event_delivered_twice_is_handled_once(worker, tenant, monkeypatch):
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
+    key = uuid.uuid4().hex
+    event = _announce(tenant, key)
+    headers = {"tenant_id": str(tenant.pk)}
+
+    results = [tasks.handle.apply_async((str(event.pk), "tests.recorder"), headers=headers) for _ in range(3)]
+
+    _wait_for(lambda: _calls.get(key), "the consumer")
+    time.sleep(0.5)
+    assert _calls[key] == [str(event.pk)]
+    assert len(results) == 3
+    with tenant_context(tenant):
+        assert ProcessedEvent.objects.filter(event=event, consumer="tests.recorder").count() == 1
+
+
+def test_a_consumer_that_keeps_failing_is_retried_then_dead_lettered(worker, tenant, monkeypatch):
+    monkeypatch.setattr(tasks, "retry_delay", lambda attempt: 0)
+    monkeypatch.setattr(tasks, "MAX_ATTEMPTS", 3)
+    recovering, failing = uuid.uuid4().hex, uuid.uuid4().hex
+    _failures[recovering] = 1  # fails once, then succeeds on the retry
+    _failures[failing] = 99
+
+    _announce(tenant, recovering)
+    event = _announce(tenant, failing)
+
+    _wait_for(lambda: _calls.get(f"flaky:{recovering}"), "the retried consumer")
+    with tenant_context(tenant):
+        _wait_for(lambda: DeadLetter.objects.filter(event=event).exists(), "the dead letter")
+        letter = DeadLetter.objects.get(event=event)
+        assert (letter.consumer, letter.attempts) == ("tests.flaky", 3)
+        assert "mail server is down" in letter.error
+        assert not ProcessedEvent.objects.filter(event=event, consumer="tests.flaky").exists()
+        assert ProcessedEvent.objects.filter(event=event, consumer="tests.recorder").exists()
+
+
+def test_events_of_one_tenant_are_not_relayed_by_another(worker, transactional_db, monkeypatch):
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
+    a, b = make_tenant(), make_tenant()
+    event = _announce(a, uuid.uuid4().hex)
+
+    with tenant_context(b):
+        assert outbox.dispatch([event.pk]) == 0
+    with tenant_context(a):
+        assert OutboxEvent.objects.get(pk=event.pk).published_at is None
