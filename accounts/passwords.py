@@ -84,7 +84,11 @@ class SetPasswordLinkForm(PasswordResetForm):
     def get_users(self, email):
         email = User.objects.normalize_email(email).strip().lower()
         user = User.objects.filter(email=email, is_active=True).first()
-        if user is not None and may_sign_in_here(user, self.request):
+        if user is None:
+            return
+        tenant = getattr(self.request, "tenant", None)
+        is_booker = tenant is not None and user.partner_account_in(tenant.pk) is not None
+        if may_sign_in_here(user, self.request) or is_booker:  # bookers sign in to the API with this password
             yield user
 
     def save(self, request=None, **kwargs):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection, transaction
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 from core.errors import DomainError
 
@@ -61,16 +61,24 @@ _CODES = {
 }
 
 
+def _roll_back(status: int) -> None:
+    """An error answer changes nothing: the request's transaction (opened by TenantContextMiddleware) is rolled
+    back. DRF's own set_rollback only acts with ATOMIC_REQUESTS, which this project does not use. Refused sign-ins
+    (401) and lock-outs/throttling (429) keep their writes: the audit of failed attempts must survive."""
+    if status not in (401, 429) and connection.in_atomic_block:
+        transaction.set_rollback(True)
+
+
 def exception_handler(exc, context):
     """DRF exception handler: every error leaves in the one format, and the transaction is rolled back."""
     if isinstance(exc, DomainError):
-        set_rollback()
+        _roll_back(exc.status)
         fields = {
             name: errors if isinstance(errors, list) else [str(errors)] for name, errors in exc.fields.items()
         }
         return Response(error_body(exc.code, exc.message, fields), status=exc.status)
     if isinstance(exc, RequestDataTooBig):
-        set_rollback()
+        _roll_back(400)
         return Response(error_body("request_too_large", "The request body is too large."), status=400)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
@@ -82,7 +90,7 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: let Django log it and answer 500
-    set_rollback()
+    _roll_back(exc.status_code)
     if isinstance(exc, exceptions.ValidationError):
         response = _validation_error(exc)
     else:

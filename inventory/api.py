@@ -28,7 +28,7 @@ from tenants.permissions import (
     partner_of,
     scope_to_partner,
 )
-from tours.api import selling_context
+from tours.api import check_on_sale, selling_context
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -169,6 +169,7 @@ class HoldViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         channel, agency = selling_context(request, data.get("channel"), data.get("agency"))
+        check_on_sale(request, data["departure"])
         hold = services.place_hold(data["departure"], data["units"], channel, key, agency=agency)
         return Response(HoldSerializer(hold).data, status=status.HTTP_201_CREATED)
 

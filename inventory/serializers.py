@@ -1,3 +1,5 @@
+import datetime as dt
+
 from rest_framework import serializers
 
 from inventory.models import Allotment, Departure, Hold
@@ -34,16 +36,24 @@ class DepartureSerializer(serializers.ModelSerializer):
 
 class DepartureCreateSerializer(serializers.Serializer):
     option = TenantRelatedField(Option)
-    starts_local = serializers.DateTimeField(
-        default_timezone=None,
-        help_text="Local start in the tour's time zone, without offset: 2027-05-01T09:00.",
+    starts_local = serializers.CharField(
+        max_length=19, help_text="Local start in the tour's time zone, without offset: 2027-05-01T09:00."
     )
     capacity = serializers.IntegerField(min_value=1, max_value=100_000)
     cutoff_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 60, default=60)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
-    def validate_starts_local(self, value):
-        return value.replace(tzinfo=None)
+    def validate_starts_local(self, value: str) -> dt.datetime:
+        # Parsed here, not by DateTimeField: that one would silently read a naive time as UTC, or drop an offset.
+        try:
+            starts = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise serializers.ValidationError("A local date and time, e.g. 2027-05-01T09:00.") from None
+        if starts.tzinfo is not None:
+            raise serializers.ValidationError(
+                "Give the local time in the tour's time zone without an offset, e.g. 2027-05-01T09:00."
+            )
+        return starts
 
 
 class DepartureChangeSerializer(serializers.Serializer):

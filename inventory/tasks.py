@@ -24,13 +24,18 @@ def _active_tenants() -> list[Tenant]:
 
 
 def _drain(tenant: Tenant, service) -> int:
+    """Batches until done. A failure (a deadlock, a bad row) is logged and ends this tenant's turn only: the
+    other tenants' holds still expire and their allotments still return."""
     total = 0
-    for _ in range(MAX_BATCHES_PER_TENANT):
-        with tenant_context(tenant):  # one transaction per batch: locks are held for one batch only
-            done = service(limit=BATCH)
-        total += done
-        if done < BATCH:
-            break
+    try:
+        for _ in range(MAX_BATCHES_PER_TENANT):
+            with tenant_context(tenant):  # one transaction per batch: locks are held for one batch only
+                done = service(limit=BATCH)
+            total += done
+            if done < BATCH:
+                break
+    except Exception:
+        logger.exception("%s failed for tenant %s; the next run tries again", service.__name__, tenant.slug)
     return total
 
 

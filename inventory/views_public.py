@@ -4,7 +4,7 @@ Two ways in, one answer:
 
 - ``AvailabilityFastPath`` wraps the ASGI application. For an anonymous GET (no Authorization header, no session
   cookie) on a tenant host it does the least the rules allow: tenant from the Host (process cache → Valkey →
-  database, as the routing middleware does), tour id from the slug (process cache, 30 s), the tour's availability
+  database, as the routing middleware does), tour id from the slug (process cache, 5 s), the tour's availability
   version and the tenant's catalogue version (one MGET), then the ready JSON bytes (from a small per-process copy
   keyed by those versions, else one GET), and sends them. A Django view on this machine tops out at
   a few hundred requests/s (see FACTS.md "HTTP throughput"); this path serves from bytes.
@@ -53,7 +53,9 @@ from tours.search import _catalogue_version_key, catalogue_version
 PATH = re.compile(r"^/api/v1/tours/(?P<slug>[-a-zA-Z0-9_]{1,120})/availability/$")
 _OPTION_CODE = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
 DEFAULT_DAYS = 31
-_LOCAL_TTL = 30.0
+# Per-process memory of host → tenant and slug → tour. Short: a suspended tenant or a moved domain is honoured
+# by every worker within these seconds (the answers themselves are public availability).
+_LOCAL_TTL = 5.0
 
 
 # --- the request, parsed the same way on both paths -----------------------------------------------------------
@@ -70,13 +72,18 @@ class AvailabilityQuery:
         return ("json", self.option_code or "-", self.start.isoformat(), self.end.isoformat())
 
 
+# Sales are a few years ahead at most; bounding the dates keeps date arithmetic far from year 9999.
+_EARLIEST, _LATEST = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
+
+
 def _date(value: str) -> dt.date | None:
     if len(value) != 10:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         return None
+    return day if _EARLIEST <= day <= _LATEST else None
 
 
 def parse_query(params: dict[str, str], today: dt.date) -> AvailabilityQuery:
@@ -85,10 +92,10 @@ def parse_query(params: dict[str, str], today: dt.date) -> AvailabilityQuery:
     raw_from, raw_to, option_code = params.get("from", ""), params.get("to", ""), params.get("option", "")
     start = _date(raw_from) if raw_from else today
     if start is None:
-        fields["from"] = ["A date in the form YYYY-MM-DD."]
+        fields["from"] = ["A date in the form YYYY-MM-DD, between 2000 and 2999."]
     end = _date(raw_to) if raw_to else (start or today) + dt.timedelta(days=DEFAULT_DAYS - 1)
     if end is None:
-        fields["to"] = ["A date in the form YYYY-MM-DD."]
+        fields["to"] = ["A date in the form YYYY-MM-DD, between 2000 and 2999."]
     elif start is not None and end < start:
         fields["to"] = ["Must be on or after the start date."]
     elif start is not None and (end - start).days >= MAX_RANGE_DAYS:
@@ -294,10 +301,13 @@ def _closing(function):
     return run
 
 
-def _query_params(raw: bytes) -> dict[str, str]:
+def _query_params(raw: bytes) -> dict[str, str] | None:
     from urllib.parse import parse_qsl
 
-    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=10))
+    try:
+        return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=10))
+    except ValueError:  # more fields than any availability request has: Django's view answers it
+        return None
 
 
 class AvailabilityFastPath:
@@ -361,8 +371,11 @@ class AvailabilityFastPath:
             tenant_id = tenant.pk
             self._tenants.set(host, tenant_id)
         slug = match["slug"]
+        params = _query_params(scope.get("query_string", b""))
+        if params is None:
+            return await self.app(scope, receive, send)
         try:
-            query = parse_query(_query_params(scope.get("query_string", b"")), timezone.localdate())
+            query = parse_query(params, timezone.localdate())
         except DomainError as error:
             return await self._send_error(send, error, scope)
         redis = self._async_redis()

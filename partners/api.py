@@ -7,6 +7,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import DomainError
 from partners import services
 from partners.models import Agency, Contract, PartnerUser
 from partners.serializers import AgencySerializer, ContractSerializer, PartnerUserSerializer
@@ -66,6 +67,9 @@ class ContractViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         agency = data.pop("agency", serializer.instance.agency)
+        if agency.pk != serializer.instance.agency_id:
+            message = "A contract stays with its agency; end it and create one for the other agency."
+            raise DomainError(message, code="invalid", fields={"agency": [message]})
         serializer.instance = services.save_contract(
             agency, serializer.instance, actor=self.request.user, request=self.request, **data
         )

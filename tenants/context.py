@@ -70,7 +70,7 @@ def tenant_context(tenant: Tenant | uuid.UUID | str, using: str = "default") -> 
         with transaction.atomic(using=using):
             _set_database_tenant(tenant_id, using)
             yield tenant_id
-            if nested and outer != tenant_id:
+            if nested and outer != tenant_id and not connections[using].needs_rollback:
                 # Releasing the savepoint keeps our setting: give the rest of the outer transaction its tenant
                 # back. (On an exception the savepoint rolls back, which restores the setting by itself.)
                 _set_database_tenant(outer, using)

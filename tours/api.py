@@ -88,6 +88,15 @@ class TourSearchResultsSerializer(serializers.Serializer):
     results = TourListingSerializer(many=True)
 
 
+def check_on_sale(request, departure: Departure) -> None:
+    """Travellers and agencies price and hold only what is published; staff may work on drafts."""
+    if IsTenantMember().has_permission(request, None):
+        return
+    if departure.tour.status != Tour.Status.PUBLISHED:
+        message = "This departure does not exist or is not on sale."
+        raise DomainError(message, code="not_on_sale", fields={"departure": [message]})
+
+
 @extend_schema_view(
     list=extend_schema(
         tags=["catalogue"],
@@ -177,6 +186,7 @@ class QuoteView(APIView):
         data = payload.validated_data
         channel, agency = selling_context(request, data.get("channel"), data.get("agency"))
         departure = data["departure"]
+        check_on_sale(request, departure)
         result = pricing.quote(
             departure.option,
             departure,

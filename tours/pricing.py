@@ -256,7 +256,8 @@ def compose(
 
     commission = None
     if commission_percent is not None:
-        commission = grand_total.percent(commission_percent)
+        # On the listed retail price after any discount, not on tax added on top: no agency earns on VAT.
+        commission = taxable.percent(commission_percent)
         lines.append(
             QuoteLine(
                 kind=LineKind.COMMISSION,

@@ -60,6 +60,8 @@ def create_allotment(agency: Agency, departure: Departure, seats: int, release_a
         fields["release_at"] = "A date and time with its time zone."
     elif release_at > departure.starts_at:
         fields["release_at"] = "Before the departure starts."
+    elif release_at <= timezone.now():
+        fields["release_at"] = "In the future: an allotment released at once reserves nothing."
     _check_agency(agency, fields)
     if fields:
         raise DomainError("The allotment is not valid.", code="invalid_allotment", fields=fields)
@@ -188,3 +190,19 @@ def resize_allotment(allotment: Allotment, seats: int) -> Allotment:
         current.save(update_fields=["seats"])
     bump_availability(current.tenant_id, current.departure.tour_id)
     return current
+
+
+def release_lapsed_allotments(departure_id, now: dt.datetime) -> int:
+    """Release this departure's allotments whose release time has passed (the beat task does it every few
+    minutes; a write on the departure must not wait for it, or an agency would keep using a lapsed block and
+    general sale would be refused seats that availability already shows as free)."""
+    lapsed = list(
+        Allotment.objects.filter(
+            departure_id=departure_id, status=Allotment.Status.ACTIVE, release_at__lte=now
+        )
+        .order_by("id")
+        .only("id", "departure_id")
+    )
+    for allotment in lapsed:
+        release_allotment(allotment, now)
+    return len(lapsed)

@@ -29,6 +29,7 @@ from inventory.services._seats import (
     lock_departure,
     seat_counts,
 )
+from inventory.services.allotments import release_lapsed_allotments
 from partners.models import Agency
 from tours.models import Channel, Option, UnitType
 
@@ -176,7 +177,12 @@ def _replay(
 def _take_from_allotment(departure: Departure, agency: Agency, seats: int) -> tuple[uuid.UUID | None, int]:
     """Take up to ``seats`` from the agency's active allotment on this departure; returns (allotment id, taken)."""
     allotment_id = (
-        Allotment.objects.filter(agency=agency, departure_id=departure.id, status=Allotment.Status.ACTIVE)
+        Allotment.objects.filter(
+            agency=agency,
+            departure_id=departure.id,
+            status=Allotment.Status.ACTIVE,
+            release_at__gt=timezone.now(),  # a lapsed block is general sale now, even before the beat task runs
+        )
         .values_list("id", flat=True)
         .first()
     )
@@ -322,7 +328,12 @@ def place_hold(
             return _replay(
                 Hold.objects.get(idempotency_key=idempotency_key), departure, request, channel, agency
             )
-        if not _take_general_sale(departure, request.seats, from_allotment, now):
+        taken = _take_general_sale(departure, request.seats, from_allotment, now)
+        if not taken and release_lapsed_allotments(departure.id, now):
+            # Seats of allotments past their release time are free to everyone (availability shows them so);
+            # the beat task may not have released them yet. Only the refusal path pays for this check.
+            taken = _take_general_sale(departure, request.seats, from_allotment, now)
+        if not taken:
             refusal = _not_enough_seats(departure.id, request.seats, from_allotment, now)
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {HOLD_TABLE} WHERE id = %s", [hold.id])

@@ -9,66 +9,17 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import User
 from inventory.models import Allotment, Departure, Hold
-from partners.models import PartnerUser
 from tenants.context import tenant_context
-from tests.catalogue import (
-    make_agency,
-    make_contract,
-    make_departure,
-    make_option,
-    make_tour,
-    make_unit_types,
-)
-from tests.factories import PASSWORD, enrol_totp, host_of, make_member, make_tenant, obtain_tokens, totp_now
+from tests.api.conftest import Api, staff_api  # noqa: E402
+from tests.factories import host_of
 
 pytestmark = pytest.mark.django_db
 
 
-class Api:
-    def __init__(self, tenant, user, device=None):
-        self.client = Client()
-        self.host = host_of(tenant)
-        self.auth = obtain_tokens(self.client, tenant, user, otp=totp_now(device) if device else None)[
-            "access"
-        ]
-
-    def __call__(self, method, path, data=None, **headers):
-        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
-        return getattr(self.client, method)(
-            path,
-            data,
-            content_type="application/json",
-            HTTP_HOST=self.host,
-            HTTP_AUTHORIZATION=f"Bearer {self.auth}",
-            **extra,
-        )
-
-
-@pytest.fixture
-def world():
-    tenant = make_tenant()
-    with tenant_context(tenant):
-        tour = make_tour(time_zone="Europe/Oslo")
-        option = make_option(tour)
-        make_unit_types(tour)
-        departure = make_departure(option, capacity=10)
-        agency = make_agency()
-        make_contract(agency)
-        booker = User.objects.create_user("booker@agency.example", PASSWORD)
-        PartnerUser.objects.create(user=booker, agency=agency)
-    return tenant, tour, option, departure, agency, booker
-
-
-def _staff(tenant, role):
-    user = make_member(tenant, role)
-    return Api(tenant, user, enrol_totp(user) if role in ("owner", "manager", "finance") else None)
-
-
 def test_operations_creates_a_departure_in_the_tours_time_zone(world):
     tenant, tour, option, *_ = world
-    api = _staff(tenant, "operations")
+    api = staff_api(tenant, "operations")
 
     response = api(
         "post",
@@ -95,7 +46,7 @@ def test_operations_creates_a_departure_in_the_tours_time_zone(world):
 def test_bad_departure_input_changes_nothing(world, body, field):
     tenant, tour, option, *_ = world
     body = {k: (v.format(option=option.pk) if isinstance(v, str) else v) for k, v in body.items()}
-    response = _staff(tenant, "operations")("post", "/api/v1/departures/", body)
+    response = staff_api(tenant, "operations")("post", "/api/v1/departures/", body)
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["fields"]
     with tenant_context(tenant):
@@ -104,7 +55,7 @@ def test_bad_departure_input_changes_nothing(world, body, field):
 
 def test_sales_cannot_create_departures_but_can_list_them(world):
     tenant, tour, option, departure, *_ = world
-    api = _staff(tenant, "sales")
+    api = staff_api(tenant, "sales")
     assert (
         api(
             "post",
@@ -122,7 +73,7 @@ def test_capacity_cannot_go_below_seats_taken_and_the_error_says_the_minimum(wor
     tenant, _, _, departure, *_ = world
     with tenant_context(tenant):
         Departure.objects.filter(pk=departure.pk).update(sold=6)
-    api = _staff(tenant, "operations")
+    api = staff_api(tenant, "operations")
 
     refused = api("patch", f"/api/v1/departures/{departure.pk}/", {"capacity": 4})
     changed = api("patch", f"/api/v1/departures/{departure.pk}/", {"capacity": 8, "status": "closed"})
@@ -135,7 +86,7 @@ def test_capacity_cannot_go_below_seats_taken_and_the_error_says_the_minimum(wor
 
 def test_a_hold_needs_an_idempotency_key_and_a_retry_returns_the_same_hold(world):
     tenant, _, _, departure, *_ = world
-    api = _staff(tenant, "sales")
+    api = staff_api(tenant, "sales")
     body = {"departure": str(departure.pk), "units": {"adult": 2, "infant": 1}}
 
     missing = api("post", "/api/v1/holds/", body)
@@ -153,7 +104,7 @@ def test_a_hold_needs_an_idempotency_key_and_a_retry_returns_the_same_hold(world
 
 def test_a_hold_that_does_not_fit_names_the_seats_left(world):
     tenant, _, _, departure, *_ = world
-    api = _staff(tenant, "sales")
+    api = staff_api(tenant, "sales")
     response = api(
         "post",
         "/api/v1/holds/",
@@ -170,7 +121,7 @@ def test_a_hold_that_does_not_fit_names_the_seats_left(world):
 def test_a_booker_holds_on_trade_for_their_agency_and_only_sees_their_holds(world):
     tenant, _, _, departure, agency, booker = world
     api = Api(tenant, booker)
-    staff = _staff(tenant, "sales")
+    staff = staff_api(tenant, "sales")
     staff(
         "post",
         "/api/v1/holds/",
@@ -194,7 +145,7 @@ def test_a_booker_holds_on_trade_for_their_agency_and_only_sees_their_holds(worl
 
 def test_hold_extend_and_release(world):
     tenant, _, _, departure, *_ = world
-    api = _staff(tenant, "sales")
+    api = staff_api(tenant, "sales")
     hold = api(
         "post",
         "/api/v1/holds/",
@@ -225,14 +176,14 @@ def test_anonymous_and_read_only_cannot_hold(world):
         HTTP_HOST=host_of(tenant),
         HTTP_IDEMPOTENCY_KEY="a",
     )
-    read_only = _staff(tenant, "read_only")("post", "/api/v1/holds/", body, **{"Idempotency-Key": "r"})
+    read_only = staff_api(tenant, "read_only")("post", "/api/v1/holds/", body, **{"Idempotency-Key": "r"})
     assert anonymous.status_code == 401
     assert read_only.status_code == 403
 
 
 def test_allotments_staff_create_and_bookers_see_their_own(world):
     tenant, _, _, departure, agency, booker = world
-    staff = _staff(tenant, "sales")
+    staff = staff_api(tenant, "sales")
     release_at = (timezone.now() + dt.timedelta(days=7)).isoformat()
 
     created = staff(

@@ -157,6 +157,11 @@ def test_fast_path_errors_and_what_it_leaves_to_django(app, catalogue):
     other = make_tenant()  # another tenant's host does not see this tour
     assert call(app, host_of(other), url)[0] == 404
 
+    many = "&".join(f"p{n}=1" for n in range(11))  # more fields than the fast path parses: Django answers
+    assert call(app, host, url, f"{QUERY}&{many}")[0] == 200
+    status, _, body = call(app, host, url, "from=9999-12-20")
+    assert (status, list(json.loads(body)["error"]["fields"])) == (400, ["from"])
+
     with override_settings(SECURE_SSL_REDIRECT=True):  # plain http goes to Django, which redirects
         status, headers, _ = call(AvailabilityFastPath(get_asgi_application()), host, url)
         assert (status, headers["location"]) == (301, f"https://{host}{url}?{QUERY}")
@@ -229,4 +234,6 @@ def test_an_agency_booker_gets_the_trade_answer_with_its_allotment(app, catalogu
 
     bad = client.get(url + "?from=yesterday", HTTP_HOST=host)
     assert bad.status_code == 400
-    assert bad.json()["error"]["fields"] == {"from": ["A date in the form YYYY-MM-DD."]}
+    assert bad.json()["error"]["fields"] == {
+        "from": ["A date in the form YYYY-MM-DD, between 2000 and 2999."]
+    }

@@ -49,7 +49,8 @@ def test_sweep_expires_holds_of_every_active_tenant(monkeypatch):
 def test_release_due_allotments_task():
     world = build_world()
     with tenant_context(world.tenant):
-        create_allotment(world.agency, world.departure, 8, timezone.now() - dt.timedelta(seconds=1))
+        allotment = create_allotment(world.agency, world.departure, 8, timezone.now() + dt.timedelta(hours=1))
+        Allotment.objects.filter(pk=allotment.pk).update(release_at=timezone.now() - dt.timedelta(seconds=1))
     assert tasks.release_due_allotments_task() == 1
     with tenant_context(world.tenant):
         assert Allotment.objects.get().status == "released"

@@ -87,7 +87,9 @@ def test_totals_add_up(scenario):
     if commission_percent is None:
         assert totals.commission is None
     else:
-        assert totals.commission == totals.total.percent(commission_percent)
+        # On the price after discount, never on tax added on top of it.
+        priced_total = totals.subtotal - totals.discount
+        assert totals.commission == priced_total.percent(commission_percent)
         assert 0 <= totals.commission.amount <= totals.total.amount
 
 
@@ -117,3 +119,22 @@ def test_snapshot_round_trips_through_json(scenario):
     )
     stored = json.loads(json.dumps(quote.as_snapshot()))
     assert Quote.from_snapshot(stored) == quote
+
+
+def test_commission_is_on_the_price_not_on_tax_added_on_top():
+    line = QuoteLine(
+        kind=LineKind.UNIT,
+        code="adult",
+        label="Adult",
+        quantity=2,
+        unit_amount=Money(10000, "EUR"),
+        amount=Money(20000, "EUR"),
+        informational=False,
+        percent=None,
+    )
+    exclusive = TaxTerms(name="VAT 20 %", percent=Decimal("20"), inclusive=False)
+
+    _, totals = compose("EUR", [line], None, exclusive, Decimal("10"))
+
+    assert totals.total == Money(24000, "EUR")  # 200.00 + 40.00 VAT
+    assert totals.commission == Money(2000, "EUR")  # 10 % of 200.00, not of 240.00
