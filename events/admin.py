@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils import timezone
 
 from events.models import DeadLetter, OutboxEvent
@@ -18,8 +19,8 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 
 @admin.register(DeadLetter, site=tenant_admin_site)
 class DeadLetterAdmin(ReadOnlyAdmin):
-    """Events a consumer gave up on after its retries. "Retry" queues the consumer again (it still runs at most
-    once per event) and marks the letter resolved."""
+    """Events a consumer gave up on after its retries. "Requeue" runs the consumer again (still at most once per
+    event) and marks the letter resolved; a run that fails again leaves a new letter."""
 
     list_display = ["created_at", "consumer", "event", "attempts", "error", "resolved_at"]
     list_filter = ["consumer", ("resolved_at", admin.EmptyFieldListFilter)]
@@ -31,11 +32,19 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in DeadLetter._meta.fields]
 
-    @admin.action(description="Retry the consumer for the selected events", permissions=["change"])
+    @admin.action(description="Requeue the consumer for the selected events", permissions=["change"])
     def retry(self, request, queryset):
         tenant_id = str(require_tenant_id())
         letters = list(queryset.filter(resolved_at=None))
-        for letter in letters:
-            handle.apply_async((str(letter.event_id), letter.consumer), headers={"tenant_id": tenant_id})
+
+        def requeue():
+            for letter in letters:
+                handle.apply_async((str(letter.event_id), letter.consumer), headers={"tenant_id": tenant_id})
+
+        transaction.on_commit(requeue)  # only once this request's changes are committed
         queryset.filter(pk__in=[letter.pk for letter in letters]).update(resolved_at=timezone.now())
-        self.message_user(request, f"Queued {len(letters)} consumer run(s) again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"Requeued {len(letters)} consumer run(s); a run that fails again leaves a new entry here.",
+            messages.SUCCESS,
+        )

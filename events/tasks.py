@@ -8,10 +8,10 @@ import logging
 from celery import shared_task
 from django.db import connection, transaction
 
-from events.models import DeadLetter, OutboxEvent
+from events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from events.outbox import dispatch
 from events.registry import HANDLERS
-from tenants.context import tenant_context
+from tenants.context import require_tenant_id, tenant_context
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,15 @@ def relay(event_ids: list[str]) -> int:
 def sweep_outbox() -> int:
     published = 0
     for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("id"):
-        with tenant_context(tenant):
-            published += dispatch(older_than=SWEEP_AFTER)
+        try:
+            while True:  # batches of 500 until this tenant's backlog (e.g. after a broker outage) is gone
+                with tenant_context(tenant):
+                    done = dispatch(older_than=SWEEP_AFTER)
+                published += done
+                if done < 500:
+                    break
+        except Exception:  # one tenant's failure must not leave the others' events unpublished
+            logger.exception("the outbox sweep failed for tenant %s; the next run tries again", tenant.slug)
     if published:
         logger.warning("the outbox sweep published %d events the relay had not", published)
     return published
@@ -57,18 +64,39 @@ def _claim(event_id: str, consumer_name: str) -> bool:
         return cursor.fetchone() is not None
 
 
-@shared_task(bind=True, name="events.handle", max_retries=MAX_ATTEMPTS - 1, acks_late=True)
+class EventNotVisible(LookupError):
+    """The event is not in this task's tenant (a missing or wrong tenant header): never "already handled"."""
+
+
+@shared_task(
+    bind=True,
+    name="events.handle",
+    max_retries=MAX_ATTEMPTS - 1,
+    acks_late=True,
+    soft_time_limit=120,
+    time_limit=150,
+)
 def handle(self, event_id: str, consumer_name: str) -> str:
     """Run one consumer for one event, once: the claim and the consumer's writes commit together or not at all."""
-    handler = HANDLERS[consumer_name]
+    require_tenant_id()  # the header names the tenant; without it RLS would hide the event
     try:
         with transaction.atomic():
+            handler = HANDLERS[consumer_name]
             if not _claim(event_id, consumer_name):
+                if not ProcessedEvent.objects.filter(event_id=event_id, consumer=consumer_name).exists():
+                    raise EventNotVisible(f"event {event_id} is not visible in this tenant")
                 return "already handled"
             handler(OutboxEvent.objects.get(pk=event_id))
+            # Foreign keys are checked at COMMIT, which happens after this function returns (the task's tenant
+            # transaction): check them now, so a violation takes the retry / dead-letter path, not a lost event.
+            connection.check_constraints()
         return "handled"
+    except EventNotVisible:
+        raise
     except Exception as error:
         attempt = self.request.retries + 1
+        if isinstance(error, KeyError) and consumer_name not in HANDLERS:
+            attempt = MAX_ATTEMPTS  # a consumer that no longer exists: retrying cannot help
         if attempt >= MAX_ATTEMPTS:
             DeadLetter.objects.create(
                 event_id=event_id,

@@ -187,3 +187,79 @@ def test_events_of_one_tenant_are_not_relayed_by_another(worker, transactional_d
         assert outbox.dispatch([event.pk]) == 0
     with tenant_context(a):
         assert OutboxEvent.objects.get(pk=event.pk).published_at is None
+
+
+@consumer(name="tests.bad_reference")
+def bad_reference(event) -> None:
+    """Writes a row whose foreign key points nowhere: PostgreSQL only notices at commit (deferred constraint)."""
+    DeadLetter.objects.create(event_id=uuid.uuid4(), consumer="x", error="x", attempts=1)
+
+
+def test_retry_limits_agree():
+    assert tasks.handle.max_retries == tasks.MAX_ATTEMPTS - 1
+
+
+def test_a_task_without_its_tenant_fails_loudly_instead_of_claiming_the_event_handled(tenant, monkeypatch):
+    from tenants.context import NoTenantError
+
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
+    event = _announce(tenant, uuid.uuid4().hex)
+    other = make_tenant()
+
+    with pytest.raises(NoTenantError):
+        tasks.handle.apply((str(event.pk), "tests.recorder")).get()
+    with pytest.raises(tasks.EventNotVisible):
+        tasks.handle.apply((str(event.pk), "tests.recorder"), headers={"tenant_id": str(other.pk)}).get()
+    with tenant_context(tenant):
+        assert not ProcessedEvent.objects.filter(event=event).exists()
+
+
+def test_an_unknown_consumer_goes_straight_to_the_dead_letters(tenant, monkeypatch):
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
+    event = _announce(tenant, uuid.uuid4().hex)
+
+    result = tasks.handle.apply(
+        (str(event.pk), "tests.renamed_away"), headers={"tenant_id": str(tenant.pk)}
+    ).get()
+
+    assert result == "dead letter"
+    with tenant_context(tenant):
+        assert DeadLetter.objects.get(event=event).consumer == "tests.renamed_away"
+
+
+def test_a_constraint_broken_at_commit_is_retried_and_dead_lettered_not_lost(tenant, monkeypatch):
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
+    monkeypatch.setattr(tasks, "retry_delay", lambda attempt: 0)
+    monkeypatch.setattr(tasks, "MAX_ATTEMPTS", 2)
+    event = _announce(tenant, uuid.uuid4().hex)
+
+    result = tasks.handle.apply((str(event.pk), "tests.bad_reference"), headers={"tenant_id": str(tenant.pk)})
+
+    assert result.get() == "dead letter"
+    with tenant_context(tenant):
+        letter = DeadLetter.objects.get(event=event)
+        assert "IntegrityError" in letter.error and letter.attempts == 2
+        assert not ProcessedEvent.objects.filter(event=event, consumer="tests.bad_reference").exists()
+
+
+def test_the_sweep_goes_on_past_a_failing_tenant(monkeypatch, transactional_db):
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
+    monkeypatch.setattr(tasks, "SWEEP_AFTER", dt.timedelta(0))
+    first, second = make_tenant(), make_tenant()
+    event = _announce(second, uuid.uuid4().hex)
+    real_dispatch, calls = tasks.dispatch, []
+
+    def dispatch(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("deadlock detected")
+        return real_dispatch(**kwargs)
+
+    monkeypatch.setattr(tasks, "dispatch", dispatch)
+    monkeypatch.setattr(tasks.handle, "apply_async", lambda *args, **kwargs: None)  # no worker needed here
+
+    tasks.sweep_outbox()
+
+    with tenant_context(second):
+        assert OutboxEvent.objects.get(pk=event.pk).published_at is not None
+    assert first.pk != second.pk
