@@ -263,3 +263,68 @@ def test_the_sweep_goes_on_past_a_failing_tenant(monkeypatch, transactional_db):
     with tenant_context(second):
         assert OutboxEvent.objects.get(pk=event.pk).published_at is not None
     assert first.pk != second.pk
+
+
+@consumer(name="tests.slow")
+def slow(event) -> None:
+    _calls.setdefault(f"slow:{event.payload['key']}", []).append(str(event.pk))
+    time.sleep(0.4)  # the second delivery arrives while the first is still inside its transaction
+
+
+def test_two_deliveries_at_the_same_moment_run_the_consumer_once(tenant, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
+    key = uuid.uuid4().hex
+    event = _announce(tenant, key)
+    results, barrier = [], threading.Barrier(2)
+
+    def deliver():
+        try:
+            barrier.wait()
+            headers = {"tenant_id": str(tenant.pk)}
+            results.append(tasks.handle.apply((str(event.pk), "tests.slow"), headers=headers).get())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+
+    assert sorted(results) == ["already handled", "handled"]
+    assert _calls[f"slow:{key}"] == [str(event.pk)]
+
+
+def test_two_relays_at_the_same_moment_publish_once(tenant, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
+    event = _announce(tenant, uuid.uuid4().hex)
+    sent, counts, inside = [], [], threading.Event()
+
+    def slow_send(*args, **kwargs):
+        sent.append(args)
+        inside.set()
+        time.sleep(0.4)  # hold the first relay's row lock while the second one looks
+
+    monkeypatch.setattr(tasks.handle, "apply_async", slow_send)
+
+    def relay(wait_first: bool):
+        try:
+            if wait_first:
+                inside.wait(TIMEOUT)
+            with tenant_context(tenant):
+                counts.append(outbox.dispatch([event.pk]))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=relay, args=(flag,)) for flag in (False, True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+
+    assert sorted(counts) == [0, 1]
+    assert len(sent) == 2  # two consumers of tests.happened, queued once each
