@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "partners",
     "tours",
     "inventory",
+    "bookings",
     "events",
     "portals",
 ]

@@ -308,10 +308,80 @@ def _dead_letter(marker: str):
     return DeadLetter(event=_saved_outbox_event(marker), consumer=marker, error=marker, attempts=6)
 
 
+def _booking(marker: str):
+    from bookings.models import Booking
+
+    return Booking(
+        channel="retail",
+        language="en",
+        lead_name=f"Lead {marker}",
+        lead_email=f"{marker}@traveller.example",
+        currency="EUR",
+        total=10000,
+        agent_reference=marker,
+    )
+
+
+def _saved_booking(marker: str):
+    def create():
+        booking = _booking(marker)
+        booking.save()
+        return booking
+
+    return _parents(create)
+
+
+def _booking_item(marker: str):
+    from bookings.models import BookingItem
+
+    booking, departure = _parents(lambda: (_saved_booking(marker), _departure(marker)))
+    return BookingItem(
+        booking=booking,
+        departure=departure,
+        option=departure.option,
+        units={"adult": 1},
+        seats=1,
+        quote={},
+        total=0,
+    )
+
+
+def _traveller(marker: str):
+    from bookings.models import Traveller
+
+    return Traveller(
+        booking=_saved_booking(marker), unit_code=marker[:30], first_name="Ana", last_name=marker
+    )
+
+
+def _status_change(marker: str):
+    from bookings.models import StatusChange
+
+    return StatusChange(
+        booking=_saved_booking(marker), from_status="on_hold", to_status="confirmed", actor_label=marker
+    )
+
+
+def _consent(marker: str):
+    from bookings.models import Consent
+
+    return Consent(
+        booking=_saved_booking(marker),
+        terms_version=marker[:40],
+        accepted_at=dt.datetime.now(dt.UTC),
+        ip_address="",
+    )
+
+
 ROW_SPECS: dict[str, RowSpec] = {
     "tenants.Membership": RowSpec(_membership, change={"role": Role.OWNER, "is_active": False}),
     "tenants.AuditEvent": RowSpec(_audit_event, change={"target_label": "tampered"}, append_only=True),
     "partners.Agency": RowSpec(_agency, change={"status": "suspended"}),
+    "bookings.Booking": RowSpec(_booking, change={"total": 1, "internal_notes": "tampered"}),
+    "bookings.BookingItem": RowSpec(_booking_item, change={"seats": 99}),
+    "bookings.Traveller": RowSpec(_traveller, change={"nationality": "XX"}),
+    "bookings.StatusChange": RowSpec(_status_change, change={"reason": "tampered"}),
+    "bookings.Consent": RowSpec(_consent, change={"marketing_opt_in": True}),
     "events.OutboxEvent": RowSpec(_outbox_event, change={"name": "tampered.event"}),
     "events.ProcessedEvent": RowSpec(_processed_event, change={"consumer": "tampered"}),
     "events.DeadLetter": RowSpec(_dead_letter, change={"error": "tampered"}),
