@@ -26,6 +26,7 @@ from inventory.services.holds import (
     hold_ttl_seconds,
     place_hold,
     release_hold,
+    release_sold_hold,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "release_allotment",
     "release_due_allotments",
     "release_hold",
+    "release_sold_hold",
     "reopen_departure",
     "resize_allotment",
 ]

@@ -468,3 +468,40 @@ def expire_holds(now: dt.datetime | None = None, limit: int = 500) -> int:
                 tours,
             )
         return ended
+
+
+def release_sold_hold(hold: Hold) -> Hold:
+    """A confirmed booking was cancelled: its sold seats go back on sale — into the agency's allotment while that
+    is still active, otherwise to general sale."""
+    now = timezone.now()
+    with transaction.atomic():
+        current = _locked(hold)
+        if current.status != Hold.Status.CONVERTED:
+            raise ConflictError(
+                f"Only sold seats can be given back; this hold is {current.get_status_display().lower()}.",
+                code="hold_not_sold",
+            )
+        lock_departure(current.departure_id)
+        back_to_block = 0
+        with connection.cursor() as cursor:
+            if current.allotment_id and current.seats_from_allotment:
+                cursor.execute(
+                    f"UPDATE {ALLOTMENT_TABLE} SET used = used - %s WHERE id = %s AND status = 'active' "
+                    "AND used >= %s",
+                    [current.seats_from_allotment, current.allotment_id, current.seats_from_allotment],
+                )
+                back_to_block = current.seats_from_allotment if cursor.rowcount == 1 else 0
+            cursor.execute(
+                f"UPDATE {DEPARTURE_TABLE} SET sold = sold - %(n)s, allotted = allotted + %(k)s "
+                "WHERE id = %(id)s AND sold >= %(n)s",
+                {"n": current.seats, "k": back_to_block, "id": current.departure_id},
+            )
+            if cursor.rowcount != 1:  # the counters disagree with the hold rows: refuse rather than guess
+                raise ConflictError(
+                    "The departure's sold seats do not cover this hold.", code="seat_counts_mismatch"
+                )
+        current.status = Hold.Status.RELEASED
+        current.ended_at = now
+        current.save(update_fields=["status", "ended_at"])
+    bump_availability(current.tenant_id, current.departure.tour_id)
+    return current

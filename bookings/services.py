@@ -1,0 +1,373 @@
+"""Every booking transition is one function here: it validates, runs in one transaction in the tenant's context,
+moves seats through ``inventory.services``, writes the status history and publishes the outbox event.
+
+    draft → on_hold → awaiting_payment → confirmed → completed
+    plus cancelled, expired, refunded, no_show (see TRANSITIONS)
+
+Payments arrive with issue 7: until then a booking is confirmed only when nothing is due now — a zero total, an
+on-account trade booking within the agency's credit, or a total already paid (recorded offline by staff).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller
+from core.errors import ConflictError, DomainError
+from events.outbox import publish
+from inventory import services as inventory
+from inventory.models import Hold
+from partners.models import Agency
+from partners.selectors import contract_on
+from tours import pricing
+from tours.models import Channel
+
+S = Booking.Status
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.ON_HOLD, S.CANCELLED, S.EXPIRED}),
+    S.ON_HOLD: frozenset({S.AWAITING_PAYMENT, S.CONFIRMED, S.CANCELLED, S.EXPIRED}),
+    S.AWAITING_PAYMENT: frozenset({S.CONFIRMED, S.CANCELLED, S.EXPIRED}),
+    S.CONFIRMED: frozenset({S.COMPLETED, S.CANCELLED, S.NO_SHOW, S.REFUNDED}),
+    S.CANCELLED: frozenset({S.REFUNDED}),
+    S.COMPLETED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.REFUNDED: frozenset(),
+    S.NO_SHOW: frozenset(),
+}
+# Bookings whose unpaid on-account amount uses the agency's credit.
+CREDIT_USING = (S.CONFIRMED, S.COMPLETED, S.NO_SHOW)
+
+
+class IllegalTransition(ConflictError):
+    code = "illegal_transition"
+
+    def __init__(self, booking: Booking, to: str):
+        super().__init__(
+            f"Booking {booking.reference} is {booking.get_status_display().lower()}; it cannot become "
+            f"{S(to).label.lower()}.",
+            fields={"status": [booking.status]},
+        )
+
+
+@dataclass(frozen=True)
+class Lead:
+    name: str
+    email: str
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class TravellerDetails:
+    unit_code: str
+    first_name: str
+    last_name: str
+    date_of_birth: dt.date | None = None
+    nationality: str = ""
+    passport_number: str = ""
+    dietary_notes: str = ""
+    medical_notes: str = ""
+    answers: dict = field(default_factory=dict)
+
+
+def _actor_label(actor) -> str:
+    return str(actor) if actor is not None else "system"
+
+
+def _locked(booking: Booking) -> Booking:
+    return Booking.objects.select_for_update().get(pk=booking.pk)
+
+
+def _move(booking: Booking, to: str, *, actor=None, reason: str = "", payload: dict | None = None) -> Booking:
+    """The one place a status changes: the transition is checked, the history written, the event published."""
+    if to not in TRANSITIONS[booking.status]:
+        raise IllegalTransition(booking, to)
+    StatusChange.objects.create(
+        booking=booking,
+        from_status=booking.status,
+        to_status=to,
+        reason=reason,
+        actor_label=_actor_label(actor),
+    )
+    booking.status = to
+    booking.save(update_fields=["status", "confirmed_at", "cancelled_at", "expires_at", "updated_at"])
+    publish(f"booking.{to}", booking, {"reference": booking.reference, "status": to, **(payload or {})})
+    return booking
+
+
+def _invalid(message: str, field_name: str, code: str = "invalid") -> DomainError:
+    return DomainError(message, code=code, fields={field_name: [message]})
+
+
+def _validate_lead(lead: Lead) -> None:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    if not lead.name.strip():
+        raise _invalid("The lead customer's name is required.", "lead_name")
+    try:
+        validate_email(lead.email.strip())
+    except ValidationError:
+        raise _invalid("Enter a valid email address for the lead customer.", "lead_email") from None
+
+
+def _pricing_channel(channel: str) -> str:
+    return Channel.TRADE if channel == Booking.Channel.TRADE else Channel.RETAIL
+
+
+@transaction.atomic
+def create_booking(
+    *,
+    holds: Sequence[Hold],
+    lead: Lead,
+    channel: str,
+    language: str,
+    travellers: Sequence[TravellerDetails] = (),
+    agency: Agency | None = None,
+    agent_reference: str = "",
+    on_account: bool = False,
+    promo_code: str | None = None,
+    idempotency_key: str = "",
+    consent: dict | None = None,
+    actor=None,
+) -> Booking:
+    """A booking on hold from one or more active holds (their seats stay held until it is confirmed or lapses).
+    The price is quoted now and snapshotted into each item. The same ``idempotency_key`` returns the same booking."""
+    if idempotency_key:
+        existing = Booking.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    if channel not in Booking.Channel.values:
+        raise _invalid(f"Unknown channel {channel!r}.", "channel")
+    if not holds:
+        raise _invalid("A booking needs at least one hold.", "holds")
+    _validate_lead(lead)
+    if on_account and agency is None:
+        raise _invalid("Only an agency books on account.", "on_account")
+    if agency is not None and not agency.can_book:
+        raise _invalid(f"{agency} cannot book at the moment ({agency.get_status_display()}).", "agency")
+    now = timezone.now()
+    locked = list(Hold.objects.select_for_update().filter(pk__in=[hold.pk for hold in holds]).order_by("pk"))
+    if len(locked) != len({hold.pk for hold in holds}):
+        raise _invalid("One of the holds does not exist.", "holds")
+    for hold in locked:
+        if hold.status != Hold.Status.ACTIVE or hold.expires_at <= now:
+            raise ConflictError(
+                "One of the holds has ended or expired; place a new one.",
+                code="hold_not_active",
+                fields={"holds": [str(hold.pk)]},
+            )
+        if hold.agency_id != (agency.pk if agency else None):
+            raise _invalid("A hold belongs to another buyer.", "holds")
+        if BookingItem.objects.filter(hold=hold).exists():
+            raise ConflictError(
+                "A hold is already part of a booking.", code="hold_in_use", fields={"holds": [str(hold.pk)]}
+            )
+    quotes = [
+        pricing.quote(
+            hold.departure.option,
+            hold.departure,
+            hold.units,
+            _pricing_channel(channel),
+            agency=agency,
+            promo_code=promo_code,
+        )
+        for hold in locked
+    ]
+    currencies = {quote.currency for quote in quotes}
+    if len(currencies) != 1:
+        raise _invalid("All items of a booking are priced in one currency.", "holds")
+    booking = Booking(
+        channel=channel,
+        language=language,
+        lead_name=lead.name.strip(),
+        lead_email=lead.email.strip(),
+        lead_phone=lead.phone.strip(),
+        agency=agency,
+        agent_reference=agent_reference,
+        on_account=on_account,
+        currency=currencies.pop(),
+        total=sum(quote.total.amount for quote in quotes),
+        idempotency_key=idempotency_key,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        expires_at=min(hold.expires_at for hold in locked),
+    )
+    try:
+        with transaction.atomic():
+            booking.save()
+    except IntegrityError:
+        if idempotency_key:  # the same key won a race with us
+            raise ConflictError("This booking is being created already.", code="duplicate_request") from None
+        raise
+    items = []
+    for hold, quote in zip(locked, quotes, strict=True):
+        items.append(
+            BookingItem.objects.create(
+                booking=booking,
+                departure=hold.departure,
+                option=hold.departure.option,
+                hold=hold,
+                units=hold.units,
+                seats=hold.seats,
+                quote=quote.as_snapshot(),
+                total=quote.total.amount,
+            )
+        )
+    _add_travellers(booking, items, travellers)
+    if consent:
+        Consent.objects.create(
+            booking=booking,
+            terms_version=consent["terms_version"],
+            marketing_opt_in=bool(consent.get("marketing_opt_in")),
+            accepted_at=now,
+            ip_address=consent.get("ip_address") or "",
+        )
+    StatusChange.objects.create(
+        booking=booking, from_status="", to_status=S.DRAFT, actor_label=_actor_label(actor)
+    )
+    publish("booking.initiated", booking, {"reference": booking.reference, "total": booking.total})
+    publish("inventory.reserved", booking, {"holds": [str(hold.pk) for hold in locked]})
+    return _move(booking, S.ON_HOLD, actor=actor)
+
+
+def _add_travellers(
+    booking: Booking, items: list[BookingItem], travellers: Sequence[TravellerDetails]
+) -> None:
+    allowed: dict[str, int] = {}
+    for item in items:
+        for code, count in item.units.items():
+            allowed[code] = allowed.get(code, 0) + count
+    given: dict[str, int] = {}
+    for index, person in enumerate(travellers):
+        given[person.unit_code] = given.get(person.unit_code, 0) + 1
+        if given[person.unit_code] > allowed.get(person.unit_code, 0):
+            raise _invalid(
+                f"Traveller {index + 1} is a {person.unit_code!r}, but the booking has "
+                f"{allowed.get(person.unit_code, 0)} of those.",
+                "travellers",
+            )
+        if not person.first_name.strip() or not person.last_name.strip():
+            raise _invalid(f"Traveller {index + 1} needs a first and a last name.", "travellers")
+        Traveller.objects.create(
+            booking=booking,
+            item=next((item for item in items if person.unit_code in item.units), None),
+            unit_code=person.unit_code,
+            first_name=person.first_name.strip(),
+            last_name=person.last_name.strip(),
+            date_of_birth=person.date_of_birth.isoformat() if person.date_of_birth else "",
+            nationality=person.nationality,
+            passport_number=person.passport_number,
+            dietary_notes=person.dietary_notes,
+            medical_notes=person.medical_notes,
+            answers=json.dumps(person.answers) if person.answers else "",
+        )
+
+
+def credit_available(agency: Agency, on: dt.date | None = None) -> int | None:
+    """The agency's credit limit minus what it owes on account (computed from the bookings, never a counter), in
+    minor units of its currency; None without a contract in force."""
+    contract = contract_on(agency, on or timezone.localdate())
+    if contract is None:
+        return None
+    owed = (
+        Booking.objects.filter(agency=agency, on_account=True, status__in=CREDIT_USING).aggregate(
+            owed=Sum(F("total") - F("paid"))
+        )["owed"]
+        or 0
+    )
+    return contract.credit_limit - owed
+
+
+def _check_credit(booking: Booking) -> None:
+    # The agency row lock serialises every on-account confirmation of one agency: two agents racing for the last
+    # of the credit are decided one after the other, on committed numbers.
+    agency = Agency.objects.select_for_update().get(pk=booking.agency_id)
+    available = credit_available(agency)
+    if available is None:
+        raise ConflictError(
+            f"{agency} has no contract in force: it cannot book on account.", code="no_contract"
+        )
+    if booking.balance > available:
+        raise ConflictError(
+            f"{agency}'s credit does not cover this booking: {max(available, 0)} available, {booking.balance} due "
+            f"(minor units of {agency.currency}).",
+            code="credit_exceeded",
+        )
+
+
+@transaction.atomic
+def confirm_booking(booking: Booking, *, actor=None, reason: str = "") -> Booking:
+    """Held seats become sold. Allowed when nothing is due now (see the module docstring)."""
+    booking = _locked(booking)
+    if S.CONFIRMED not in TRANSITIONS[booking.status]:
+        raise IllegalTransition(booking, S.CONFIRMED)
+    if booking.on_account:
+        if booking.currency != booking.agency.currency:
+            raise ConflictError("On-account bookings are in the agency's currency.", code="currency_mismatch")
+        _check_credit(booking)
+    elif booking.balance > 0:
+        raise ConflictError(
+            f"{booking.balance} (minor units of {booking.currency}) is still due; take the payment first.",
+            code="payment_due",
+        )
+    for item in booking.items.select_related("hold"):
+        if item.hold is not None:
+            inventory.convert_hold(item.hold)
+    booking.confirmed_at = timezone.now()
+    booking.expires_at = None
+    return _move(booking, S.CONFIRMED, actor=actor, reason=reason)
+
+
+def refundable_amount(booking: Booking, at: dt.datetime | None = None) -> int:
+    """What the tours' cancellation tiers give back of what was paid, cancelling at ``at`` (the strictest item)."""
+    at = at or timezone.now()
+    percents = []
+    for item in booking.items.select_related("departure", "option__tour"):
+        days_before = (item.departure.starts_at - at).days
+        tiers = item.option.tour.cancellation_tiers.filter(days_before__lte=days_before).order_by(
+            "-days_before"
+        )
+        tier = tiers.first()
+        percents.append(tier.refund_percent if tier else 0)
+    percent = min(percents, default=0)
+    return booking.paid * percent // 100
+
+
+@transaction.atomic
+def cancel_booking(booking: Booking, *, actor=None, reason: str = "") -> Booking:
+    """Seats go back on sale (held or sold); the refundable amount per the cancellation policy is announced in
+    the event for the payments side (issue 7) to act on."""
+    booking = _locked(booking)
+    if S.CANCELLED not in TRANSITIONS[booking.status]:
+        raise IllegalTransition(booking, S.CANCELLED)
+    was_confirmed = booking.status == S.CONFIRMED
+    for item in booking.items.select_related("hold"):
+        if item.hold is None:
+            continue
+        if item.hold.status == Hold.Status.CONVERTED:
+            inventory.release_sold_hold(item.hold)
+        elif item.hold.status == Hold.Status.ACTIVE:
+            inventory.release_hold(item.hold)
+    booking.cancelled_at = timezone.now()
+    booking.expires_at = None
+    refundable = refundable_amount(booking) if was_confirmed else booking.paid
+    return _move(booking, S.CANCELLED, actor=actor, reason=reason, payload={"refundable": refundable})
+
+
+@transaction.atomic
+def expire_booking(booking: Booking) -> Booking:
+    """An unconfirmed booking whose holds lapsed: its seats are free again."""
+    booking = _locked(booking)
+    if S.EXPIRED not in TRANSITIONS[booking.status]:
+        raise IllegalTransition(booking, S.EXPIRED)
+    for item in booking.items.select_related("hold"):
+        if item.hold is not None and item.hold.status == Hold.Status.ACTIVE:
+            inventory.release_hold(item.hold)
+    booking.expires_at = None
+    return _move(booking, S.EXPIRED, reason="The seats were not confirmed in time.")

@@ -1,0 +1,230 @@
+"""Booking transitions: each one moves seats, writes history and publishes its event; illegal ones are refused."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connections
+
+from bookings import services
+from bookings.models import Booking
+from bookings.services import Lead, TravellerDetails
+from core.errors import DomainError
+from events.models import OutboxEvent
+from inventory.models import Departure, Hold
+from inventory.services import place_hold
+from tenants.context import tenant_context
+from tests.catalogue import (
+    make_agency,
+    make_contract,
+    make_departure,
+    make_option,
+    make_price_list,
+    make_tour,
+    make_unit_types,
+)
+from tests.factories import make_tenant
+from tours.models import CancellationTier, Channel
+
+LEAD = Lead(name="Ana Lima", email="ana@example.com", phone="+351 912 345 678")
+
+
+class World:
+    def __init__(self, credit_limit: int = 500_000):
+        self.tenant = make_tenant()
+        with tenant_context(self.tenant):
+            self.tour = make_tour()
+            self.option = make_option(self.tour)
+            units = make_unit_types(self.tour)
+            make_price_list(self.option, units, {"adult": 10000, "child": 5000, "infant": 0})
+            make_price_list(
+                self.option, units, {"adult": 8000, "child": 4000, "infant": 0}, channel=Channel.TRADE
+            )
+            self.departure = make_departure(self.option, capacity=20)
+            CancellationTier.objects.create(tour=self.tour, days_before=14, refund_percent=100)
+            CancellationTier.objects.create(tour=self.tour, days_before=2, refund_percent=50)
+            self.agency = make_agency()
+            make_contract(self.agency, credit_limit=credit_limit)
+
+    def hold(self, key: str, units=None, agency=None) -> Hold:
+        channel = "trade" if agency else "retail"
+        return place_hold(self.fresh_departure(), units or {"adult": 2}, channel, key, agency=agency)
+
+    def fresh_departure(self) -> Departure:
+        return Departure.objects.get(pk=self.departure.pk)
+
+    def trade_booking(self, key: str, adults: int) -> Booking:
+        hold = self.hold(key, {"adult": adults}, agency=self.agency)
+        return services.create_booking(
+            holds=[hold], lead=LEAD, channel="trade", language="en", agency=self.agency, on_account=True
+        )
+
+
+def _events(booking) -> list[str]:
+    return list(
+        OutboxEvent.objects.filter(aggregate_id=str(booking.pk))
+        .order_by("created_at")
+        .values_list("name", flat=True)
+    )
+
+
+@pytest.mark.django_db
+def test_a_booking_is_created_on_hold_from_a_hold_with_its_price_snapshotted():
+    world = World()
+    with tenant_context(world.tenant):
+        hold = world.hold("h1", {"adult": 2, "child": 1})
+        booking = services.create_booking(
+            holds=[hold],
+            lead=LEAD,
+            channel="retail",
+            language="en",
+            travellers=[TravellerDetails("adult", "Ana", "Lima"), TravellerDetails("child", "Rui", "Lima")],
+            consent={"terms_version": "2026-01", "marketing_opt_in": True, "ip_address": "203.0.113.9"},
+        )
+
+        assert booking.status == "on_hold" and booking.total == 25000 and booking.currency == "EUR"
+        item = booking.items.get()
+        assert item.quote["total"] == 25000 and item.hold_id == hold.pk and item.seats == 3
+        assert booking.travellers.count() == 2 and booking.consents.get().marketing_opt_in
+        assert list(booking.status_history.values_list("to_status", flat=True)) == ["draft", "on_hold"]
+        assert _events(booking) == ["booking.initiated", "inventory.reserved", "booking.on_hold"]
+        assert world.fresh_departure().held == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"lead": Lead(name="", email="ana@example.com")}, "lead_name"),
+        ({"lead": Lead(name="Ana", email="not an email")}, "lead_email"),
+        ({"travellers": [TravellerDetails("adult", "A", "B")] * 3}, "travellers"),
+        ({"travellers": [TravellerDetails("adult", "", "B")]}, "travellers"),
+        ({"on_account": True}, "on_account"),
+        ({"channel": "fax"}, "channel"),
+    ],
+)
+def test_bad_input_is_refused_and_creates_nothing(kwargs, field):
+    world = World()
+    with tenant_context(world.tenant):
+        hold = world.hold("h1")
+        arguments = {"holds": [hold], "lead": LEAD, "channel": "retail", "language": "en", **kwargs}
+        with pytest.raises(DomainError) as refused:
+            services.create_booking(**arguments)
+        assert field in refused.value.fields
+        assert not Booking.objects.exists() and not OutboxEvent.objects.exists()
+        assert Hold.objects.get(pk=hold.pk).status == "active"
+
+
+@pytest.mark.django_db
+def test_a_retail_booking_with_money_due_is_not_confirmed_without_payment():
+    world = World()
+    with tenant_context(world.tenant):
+        booking = services.create_booking(
+            holds=[world.hold("h1")], lead=LEAD, channel="retail", language="en"
+        )
+        with pytest.raises(DomainError) as refused:
+            services.confirm_booking(booking)
+        assert refused.value.code == "payment_due"
+        assert Booking.objects.get(pk=booking.pk).status == "on_hold"
+
+
+@pytest.mark.django_db
+def test_an_on_account_booking_is_confirmed_within_credit_and_its_seats_are_sold():
+    world = World()
+    with tenant_context(world.tenant):
+        booking = world.trade_booking("t1", 3)
+        assert booking.total == 24000  # trade price
+
+        confirmed = services.confirm_booking(booking)
+
+        assert confirmed.status == "confirmed" and confirmed.confirmed_at is not None
+        departure = world.fresh_departure()
+        assert (departure.held, departure.sold) == (0, 3)
+        assert services.credit_available(world.agency) == 500_000 - 24000
+        assert _events(booking)[-1] == "booking.confirmed"
+
+
+@pytest.mark.django_db
+def test_illegal_transitions_are_refused_with_the_current_status():
+    world = World()
+    with tenant_context(world.tenant):
+        booking = world.trade_booking("t1", 1)
+        services.expire_booking(booking)
+        for transition in (services.confirm_booking, services.cancel_booking, services.expire_booking):
+            with pytest.raises(DomainError) as refused:
+                transition(Booking.objects.get(pk=booking.pk))
+            assert refused.value.code == "illegal_transition" and refused.value.status == 409
+            assert refused.value.fields == {"status": ["expired"]}
+
+
+@pytest.mark.django_db
+def test_expiry_frees_the_seats():
+    world = World()
+    with tenant_context(world.tenant):
+        booking = world.trade_booking("t1", 4)
+        services.expire_booking(booking)
+        assert world.fresh_departure().held == 0
+        assert Booking.objects.get(pk=booking.pk).status == "expired"
+
+
+@pytest.mark.django_db
+def test_cancelling_a_confirmed_booking_puts_the_seats_back_and_announces_the_refund_per_policy():
+    world = World()
+    with tenant_context(world.tenant):
+        booking = world.trade_booking("t1", 2)
+        services.confirm_booking(booking)
+        Booking.objects.filter(pk=booking.pk).update(paid=16000)  # settled by the agency
+
+        services.cancel_booking(Booking.objects.get(pk=booking.pk), reason="client ill")
+
+        departure = world.fresh_departure()
+        assert (departure.held, departure.sold) == (0, 0)
+        event = OutboxEvent.objects.get(aggregate_id=str(booking.pk), name="booking.cancelled")
+        assert event.payload["refundable"] == 16000  # 30 days before: the 100 % tier
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_agents_racing_for_the_last_of_the_credit_cannot_both_confirm():
+    world = World(credit_limit=100_000)
+    with tenant_context(world.tenant):
+        first, second = world.trade_booking("a", 7), world.trade_booking("b", 7)  # 56,000 each
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def confirm(booking):
+        try:
+            barrier.wait()
+            with tenant_context(world.tenant):
+                services.confirm_booking(booking)
+            outcomes.append("confirmed")
+        except DomainError as error:
+            outcomes.append(error.code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=confirm, args=(booking,)) for booking in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert sorted(outcomes) == ["confirmed", "credit_exceeded"]
+    with tenant_context(world.tenant):
+        assert services.credit_available(world.agency) == 100_000 - 56000
+        assert world.fresh_departure().sold == 7
+
+
+@pytest.mark.django_db
+def test_the_same_idempotency_key_returns_the_same_booking():
+    world = World()
+    with tenant_context(world.tenant):
+        hold = world.hold("h1")
+        arguments = {
+            "holds": [hold],
+            "lead": LEAD,
+            "channel": "retail",
+            "language": "en",
+            "idempotency_key": "k",
+        }
+        assert services.create_booking(**arguments).pk == services.create_booking(**arguments).pk
+        assert Booking.objects.count() == 1
