@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Max, Min, Sum
 from django.utils import timezone
 
 from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller
@@ -371,3 +371,46 @@ def expire_booking(booking: Booking) -> Booking:
             inventory.release_hold(item.hold)
     booking.expires_at = None
     return _move(booking, S.EXPIRED, reason="The seats were not confirmed in time.")
+
+
+@transaction.atomic
+def complete_booking(booking: Booking, *, actor=None) -> Booking:
+    """The tour took place (all its departures have ended)."""
+    booking = _locked(booking)
+    if S.COMPLETED not in TRANSITIONS[booking.status]:
+        raise IllegalTransition(booking, S.COMPLETED)
+    last_end = booking.items.aggregate(last=Max("departure__ends_at"))["last"]
+    if last_end is None or last_end > timezone.now():
+        raise ConflictError("The booking's tour has not ended yet.", code="not_ended")
+    return _move(booking, S.COMPLETED, actor=actor)
+
+
+@transaction.atomic
+def mark_no_show(booking: Booking, *, actor=None, reason: str = "") -> Booking:
+    """Nobody came. Seats stay sold (the departure has run); nothing is refunded by this."""
+    booking = _locked(booking)
+    if S.NO_SHOW not in TRANSITIONS[booking.status]:
+        raise IllegalTransition(booking, S.NO_SHOW)
+    first_start = booking.items.aggregate(first=Min("departure__starts_at"))["first"]
+    if first_start is None or first_start > timezone.now():
+        raise ConflictError("A no-show is recorded once the departure has started.", code="not_started")
+    return _move(booking, S.NO_SHOW, actor=actor, reason=reason)
+
+
+def expire_lapsed_bookings(now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Beat: unconfirmed bookings whose seats lapsed become expired (their holds are released by then or now)."""
+    now = now or timezone.now()
+    due = list(
+        Booking.objects.filter(status__in=(S.ON_HOLD, S.AWAITING_PAYMENT), expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    expired = 0
+    for pk in due:
+        try:
+            with transaction.atomic():
+                expire_booking(Booking.objects.get(pk=pk))
+            expired += 1
+        except IllegalTransition:
+            continue  # confirmed or cancelled meanwhile
+    return expired

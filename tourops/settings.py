@@ -205,6 +205,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "inventory-sweep-expired-holds": {"task": "inventory.sweep_expired_holds", "schedule": 60.0},
     "inventory-release-due-allotments": {"task": "inventory.release_due_allotments", "schedule": 300.0},
     "events-sweep-outbox": {"task": "events.sweep_outbox", "schedule": 60.0},
+    "bookings-expire-lapsed": {"task": "bookings.expire_lapsed", "schedule": 60.0},
     "inventory-extend-schedules": {
         "task": "inventory.extend_schedules",
         "schedule": crontab(hour=2, minute=30),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from bookings import services
 from bookings.models import Booking
@@ -228,3 +230,48 @@ def test_the_same_idempotency_key_returns_the_same_booking():
         }
         assert services.create_booking(**arguments).pk == services.create_booking(**arguments).pk
         assert Booking.objects.count() == 1
+
+
+def _in_the_past(world) -> None:
+    past = timezone.now() - dt.timedelta(days=1)
+    Departure.objects.filter(pk=world.departure.pk).update(
+        starts_at=past - dt.timedelta(hours=4), ends_at=past
+    )
+
+
+@pytest.mark.django_db
+def test_complete_and_no_show_only_after_the_departure():
+    world = World()
+    with tenant_context(world.tenant):
+        done, absent = world.trade_booking("a", 1), world.trade_booking("b", 1)
+        services.confirm_booking(done)
+        services.confirm_booking(absent)
+        with pytest.raises(DomainError) as early:
+            services.complete_booking(done)
+        assert early.value.code == "not_ended"
+        with pytest.raises(DomainError) as early:
+            services.mark_no_show(absent)
+        assert early.value.code == "not_started"
+
+        _in_the_past(world)
+
+        assert services.complete_booking(done).status == "completed"
+        assert services.mark_no_show(absent, reason="not at the meeting point").status == "no_show"
+        assert world.fresh_departure().sold == 2  # the seats were used (or forfeited), not given back
+
+
+@pytest.mark.django_db
+def test_the_beat_task_expires_bookings_whose_seats_lapsed():
+    from bookings.tasks import expire_lapsed
+
+    world = World()
+    with tenant_context(world.tenant):
+        lapsed, current = world.trade_booking("a", 2), world.trade_booking("b", 3)
+        Booking.objects.filter(pk=lapsed.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+
+    assert expire_lapsed() == 1
+
+    with tenant_context(world.tenant):
+        assert Booking.objects.get(pk=lapsed.pk).status == "expired"
+        assert Booking.objects.get(pk=current.pk).status == "on_hold"
+        assert world.fresh_departure().held == 3
