@@ -3,7 +3,7 @@ booking goes through them, never through a form."""
 
 from django.contrib import admin
 
-from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller
+from bookings.models import Booking, BookingItem, Consent, Invoice, InvoiceSeries, StatusChange, Traveller
 from tenants.admin import ReadOnlyAdmin
 from tenants.admin_sites import tenant_admin_site
 
@@ -82,3 +82,16 @@ class StatusChangeAdmin(ReadOnlyAdmin):
 @admin.register(Consent, site=tenant_admin_site)
 class ConsentAdmin(ReadOnlyAdmin):
     list_display = ["booking", "terms_version", "marketing_opt_in", "accepted_at"]
+
+
+@admin.register(Invoice, site=tenant_admin_site)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["display_number", "kind", "booking", "currency", "total", "issued_at"]
+    list_filter = ["kind", "series"]
+    search_fields = ["booking__reference"]
+    list_select_related = ["booking"]
+
+
+@admin.register(InvoiceSeries, site=tenant_admin_site)
+class InvoiceSeriesAdmin(ReadOnlyAdmin):
+    list_display = ["prefix", "next_number"]

@@ -201,3 +201,64 @@ class Consent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.booking} accepted terms {self.terms_version}"
+
+
+class InvoiceSeries(TenantModel):
+    """A numbering series (one per calendar year by default). ``next_number`` moves only inside the transaction
+    that writes the invoice, so a failed invoice gives its number back: numbers are gap-free."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    prefix = models.CharField(max_length=32)
+    next_number = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name_plural = "invoice series"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "prefix"], name="invoiceseries_unique_prefix")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix} (next {self.next_number})"
+
+
+class Invoice(TenantModel):
+    """An invoice or a credit note. Never edited or deleted (a database trigger refuses it): a correction is a
+    credit note that references the invoice."""
+
+    append_only = True  # no UPDATE/DELETE grant for the runtime role, and a trigger refuses them for everyone
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        CREDIT_NOTE = "credit_note", "Credit note"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    series = models.CharField(max_length=32)
+    number = models.PositiveIntegerField()
+    credits = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    total = models.BigIntegerField(help_text="Minor units; negative on a credit note.")
+    tax = models.BigIntegerField(default=0)
+    lines = models.JSONField(help_text="What was invoiced, as printed (a snapshot).")
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "series", "number"], name="invoice_unique_number"),
+            models.CheckConstraint(
+                condition=Q(kind="invoice", credits__isnull=True)
+                | Q(kind="credit_note", credits__isnull=False),
+                name="invoice_credit_note_references_invoice",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "booking"], name="invoice_tenant_booking")]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.series}-{self.number:06d}"

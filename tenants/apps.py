@@ -13,11 +13,12 @@ class TenantsConfig(AppConfig):
 
 
 def _grant_runtime_privileges(sender, using, **kwargs) -> None:
+    """After every migrate: the runtime role may read and write rows; tables of models marked
+    ``append_only = True`` (audit log, invoices) get INSERT and SELECT only."""
+    from django.apps import apps
     from django.db import connections
 
     from tenants.db import grant_runtime_privileges
-    from tenants.models import AuditEvent, PlatformAuditEvent
 
-    grant_runtime_privileges(
-        connections[using], [AuditEvent._meta.db_table, PlatformAuditEvent._meta.db_table]
-    )
+    append_only = [model._meta.db_table for model in apps.get_models() if getattr(model, "append_only", False)]
+    grant_runtime_privileges(connections[using], append_only)

@@ -158,6 +158,8 @@ class AuditRecord(models.Model):
         RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
         PASSWORD_SET = "password_set", "Password set by link"
 
+    append_only = True  # no UPDATE/DELETE grant for the runtime role, and a trigger refuses them for everyone
+
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
     # Plain values, not foreign keys: an audit row must outlive the user and the object it describes.

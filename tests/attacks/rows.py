@@ -373,6 +373,26 @@ def _consent(marker: str):
     )
 
 
+def _invoice_series(marker: str):
+    from bookings.models import InvoiceSeries
+
+    return InvoiceSeries(prefix=marker[:32], next_number=7)
+
+
+def _invoice(marker: str):
+    from bookings.models import Invoice
+
+    return Invoice(
+        booking=_saved_booking(marker),
+        kind="invoice",
+        series=marker[:32],
+        number=1,
+        currency="EUR",
+        total=100,
+        lines=[],
+    )
+
+
 ROW_SPECS: dict[str, RowSpec] = {
     "tenants.Membership": RowSpec(_membership, change={"role": Role.OWNER, "is_active": False}),
     "tenants.AuditEvent": RowSpec(_audit_event, change={"target_label": "tampered"}, append_only=True),
@@ -381,6 +401,8 @@ ROW_SPECS: dict[str, RowSpec] = {
     "bookings.BookingItem": RowSpec(_booking_item, change={"seats": 99}),
     "bookings.Traveller": RowSpec(_traveller, change={"nationality": "XX"}),
     "bookings.StatusChange": RowSpec(_status_change, change={"reason": "tampered"}),
+    "bookings.InvoiceSeries": RowSpec(_invoice_series, change={"next_number": 1}),
+    "bookings.Invoice": RowSpec(_invoice, change={"total": 1}, append_only=True),
     "bookings.Consent": RowSpec(_consent, change={"marketing_opt_in": True}),
     "events.OutboxEvent": RowSpec(_outbox_event, change={"name": "tampered.event"}),
     "events.ProcessedEvent": RowSpec(_processed_event, change={"consumer": "tampered"}),

@@ -72,13 +72,18 @@ def test_orm_cannot_see_or_touch_other_tenants_rows(model, tenants):
             model._base_manager.get(pk=victim.pk)
 
         if spec.append_only:
-            for write in (
-                lambda: model._base_manager.filter(pk=victim.pk).update(**spec.change),
-                lambda: model._base_manager.filter(pk=victim.pk).delete(),
-            ):
-                with pytest.raises(ProgrammingError) as excinfo, transaction.atomic():
-                    write()
-                _refused(excinfo, "permission denied")
+            with pytest.raises(ProgrammingError) as excinfo, transaction.atomic():
+                model._base_manager.filter(pk=victim.pk).update(**spec.change)
+            _refused(excinfo, "permission denied")
+            # Django's delete() first collects the rows (and their dependants) with a SELECT, which RLS answers
+            # with nothing, unless it can delete directly; either way nothing of a's goes.
+            try:
+                with transaction.atomic():
+                    deleted = model._base_manager.filter(pk=victim.pk).delete()[0]
+            except ProgrammingError as error:
+                assert "permission denied" in str(error), str(error)
+            else:
+                assert deleted == 0
         else:
             assert model._base_manager.filter(pk=victim.pk).update(**spec.change) == 0
             assert model.objects.filter(pk=victim.pk).update(**spec.change) == 0
