@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
+from bookings import api as bookings_api
 from inventory import api as inventory_api
 from inventory.views_public import availability_view
 from partners import api as partners_api
@@ -15,6 +16,7 @@ router.register("tours", tours_api.TourViewSet, basename="tour")
 router.register("departures", inventory_api.DepartureViewSet, basename="departure")
 router.register("holds", inventory_api.HoldViewSet, basename="hold")
 router.register("allotments", inventory_api.AllotmentViewSet, basename="allotment")
+router.register("bookings", bookings_api.BookingViewSet, basename="booking")
 router.register("agencies", partners_api.AgencyViewSet, basename="agency")
 router.register("contracts", partners_api.ContractViewSet, basename="contract")
 router.register("partner-users", partners_api.PartnerUserViewSet, basename="partner-user")
