@@ -27,7 +27,8 @@ from inventory.models import Hold
 from partners.models import Agency
 from partners.selectors import contract_on
 from tours import pricing
-from tours.models import Channel
+from tours import services as promotions
+from tours.models import Channel, PromoRedemption
 
 S = Booking.Status
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -219,6 +220,8 @@ def create_booking(
                 total=quote.total.amount,
             )
         )
+    if promo_code:  # the quote checked the code; using it counts against its limit, under concurrency
+        promotions.redeem_promo(promo_code, str(booking.pk), _pricing_channel(channel), booking.currency)
     _add_travellers(booking, items, travellers)
     if consent:
         Consent.objects.create(
@@ -324,6 +327,11 @@ def confirm_booking(booking: Booking, *, actor=None, reason: str = "") -> Bookin
     return _move(booking, S.CONFIRMED, actor=actor, reason=reason)
 
 
+def _give_back_promo(booking: Booking) -> None:
+    for redemption in PromoRedemption.objects.filter(reference=str(booking.pk), released_at__isnull=True):
+        promotions.release_promo(redemption)
+
+
 def refundable_amount(booking: Booking, at: dt.datetime | None = None) -> int:
     """What the tours' cancellation tiers give back of what was paid, cancelling at ``at`` (the strictest item)."""
     at = at or timezone.now()
@@ -354,6 +362,7 @@ def cancel_booking(booking: Booking, *, actor=None, reason: str = "") -> Booking
             inventory.release_sold_hold(item.hold)
         elif item.hold.status == Hold.Status.ACTIVE:
             inventory.release_hold(item.hold)
+    _give_back_promo(booking)
     booking.cancelled_at = timezone.now()
     booking.expires_at = None
     refundable = refundable_amount(booking) if was_confirmed else booking.paid
@@ -369,6 +378,7 @@ def expire_booking(booking: Booking) -> Booking:
     for item in booking.items.select_related("hold"):
         if item.hold is not None and item.hold.status == Hold.Status.ACTIVE:
             inventory.release_hold(item.hold)
+    _give_back_promo(booking)
     booking.expires_at = None
     return _move(booking, S.EXPIRED, reason="The seats were not confirmed in time.")
 

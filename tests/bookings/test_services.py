@@ -275,3 +275,29 @@ def test_the_beat_task_expires_bookings_whose_seats_lapsed():
         assert Booking.objects.get(pk=lapsed.pk).status == "expired"
         assert Booking.objects.get(pk=current.pk).status == "on_hold"
         assert world.fresh_departure().held == 3
+
+
+@pytest.mark.django_db
+def test_a_promo_code_counts_against_its_limit_and_is_given_back_when_the_booking_lapses():
+    from tours.models import PromoCode
+
+    world = World()
+    with tenant_context(world.tenant):
+        PromoCode.objects.create(code="SPRING10", kind="percent", percent=10, max_uses=1)
+        first = services.create_booking(
+            holds=[world.hold("h1")], lead=LEAD, channel="retail", language="en", promo_code="spring10"
+        )
+        assert first.total == 18000  # 2 × 100.00 − 10 %
+        with pytest.raises(DomainError) as exhausted:
+            services.create_booking(
+                holds=[world.hold("h2")], lead=LEAD, channel="retail", language="en", promo_code="SPRING10"
+            )
+        assert exhausted.value.code == "promo_exhausted"
+
+        services.expire_booking(first)
+
+        assert PromoCode.objects.get(code="SPRING10").times_used == 0
+        again = services.create_booking(
+            holds=[world.hold("h3")], lead=LEAD, channel="retail", language="en", promo_code="SPRING10"
+        )
+        assert again.total == 18000
