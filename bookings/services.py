@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller
 from core.errors import ConflictError, DomainError
+from core.ids import uuid7
 from events.outbox import publish
 from inventory import services as inventory
 from inventory.models import Hold
@@ -424,3 +425,62 @@ def expire_lapsed_bookings(now: dt.datetime | None = None, limit: int = 200) -> 
         except IllegalTransition:
             continue  # confirmed or cancelled meanwhile
     return expired
+
+
+MOVABLE = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)
+
+
+@transaction.atomic
+def move_departure(
+    booking: Booking, item: BookingItem, departure, *, actor=None, reason: str = ""
+) -> Booking:
+    """Move one item's travellers to another departure of the same tour: the new seats are taken and the old ones
+    given back in one transaction (never both, never neither, as anyone else sees it); the item is re-priced and
+    the difference announced in ``booking.modified``."""
+    booking = _locked(booking)
+    if booking.status not in MOVABLE:
+        raise ConflictError(
+            f"Booking {booking.reference} is {booking.get_status_display().lower()}; it cannot be moved.",
+            code="illegal_transition",
+            fields={"status": [booking.status]},
+        )
+    item = BookingItem.objects.select_related("hold", "departure").get(pk=item.pk, booking=booking)
+    if departure.pk == item.departure_id:
+        raise _invalid("The booking is already on this departure.", "departure")
+    if departure.tour_id != item.departure.tour_id:
+        raise _invalid(
+            "A booking moves to another date of the same tour; book the other tour instead.", "departure"
+        )
+    old_hold = item.hold
+    channel = Channel.TRADE if booking.agency_id else Channel.RETAIL
+    new_hold = inventory.place_hold(departure, item.units, channel, f"move:{uuid7()}", agency=booking.agency)
+    quote = pricing.quote(
+        departure.option, departure, item.units, _pricing_channel(booking.channel), agency=booking.agency
+    )
+    if quote.currency != booking.currency:
+        raise _invalid("The new date is priced in another currency.", "departure")
+    if old_hold is not None and old_hold.status == Hold.Status.CONVERTED:
+        inventory.convert_hold(new_hold)
+        inventory.release_sold_hold(old_hold)
+    elif old_hold is not None and old_hold.status == Hold.Status.ACTIVE:
+        inventory.release_hold(old_hold)
+    difference = quote.total.amount - item.total
+    item.departure, item.option, item.hold = departure, departure.option, new_hold
+    item.quote, item.total = quote.as_snapshot(), quote.total.amount
+    item.save(update_fields=["departure", "option", "hold", "quote", "total"])
+    booking.total += difference
+    if booking.status != S.CONFIRMED:
+        booking.expires_at = new_hold.expires_at
+    booking.save(update_fields=["total", "expires_at", "updated_at"])
+    publish(
+        "booking.modified",
+        booking,
+        {
+            "reference": booking.reference,
+            "moved_to": str(departure.pk),
+            "difference": difference,
+            "reason": reason,
+            "by": _actor_label(actor),
+        },
+    )
+    return booking

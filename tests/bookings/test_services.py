@@ -301,3 +301,92 @@ def test_a_promo_code_counts_against_its_limit_and_is_given_back_when_the_bookin
             holds=[world.hold("h3")], lead=LEAD, channel="retail", language="en", promo_code="SPRING10"
         )
         assert again.total == 18000
+
+
+def _second_departure(world, capacity: int) -> Departure:
+    return make_departure(
+        world.option, capacity=capacity, starts_at=world.departure.starts_at + dt.timedelta(days=7)
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("confirm", [False, True])
+def test_moving_to_another_date_moves_the_seats_and_reprices(confirm):
+    world = World()
+    with tenant_context(world.tenant):
+        later = _second_departure(world, capacity=10)
+        booking = world.trade_booking("a", 3)
+        if confirm:
+            booking = services.confirm_booking(booking)
+        item = booking.items.get()
+
+        moved = services.move_departure(booking, item, later, reason="client asked")
+
+        item.refresh_from_db()
+        assert item.departure_id == later.pk and moved.total == booking.total  # same price on both dates
+        old, new = world.fresh_departure(), Departure.objects.get(pk=later.pk)
+        assert (old.held, old.sold) == (0, 0)
+        assert (new.held, new.sold) == ((0, 3) if confirm else (3, 0))
+        event = OutboxEvent.objects.get(aggregate_id=str(booking.pk), name="booking.modified")
+        assert event.payload["difference"] == 0 and event.payload["moved_to"] == str(later.pk)
+
+
+@pytest.mark.django_db
+def test_a_move_that_does_not_fit_changes_nothing():
+    world = World()
+    with tenant_context(world.tenant):
+        full = _second_departure(world, capacity=2)
+        booking = world.trade_booking("a", 3)
+        with pytest.raises(DomainError) as refused:
+            services.move_departure(booking, booking.items.get(), full)
+        assert refused.value.code == "not_enough_seats"
+        assert booking.items.get().departure_id == world.departure.pk
+        assert world.fresh_departure().held == 3 and Departure.objects.get(pk=full.pk).held == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_racing_a_hold_for_the_last_seats_never_leaves_both_or_neither():
+    world = World()
+    with tenant_context(world.tenant):
+        later = _second_departure(world, capacity=3)
+        booking = world.trade_booking("a", 3)
+        item = booking.items.get()
+    outcomes, barrier = {}, threading.Barrier(2)
+
+    def move():
+        try:
+            barrier.wait()
+            with tenant_context(world.tenant):
+                services.move_departure(booking, item, later)
+            outcomes["move"] = "moved"
+        except DomainError as error:
+            outcomes["move"] = error.code
+        finally:
+            connections.close_all()
+
+    def grab():
+        try:
+            barrier.wait()
+            with tenant_context(world.tenant):
+                place_hold(Departure.objects.get(pk=later.pk), {"adult": 3}, "retail", "grab")
+            outcomes["grab"] = "held"
+        except DomainError as error:
+            outcomes["grab"] = error.code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=move), threading.Thread(target=grab)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert sorted(outcomes.values()) in (["moved", "not_enough_seats"], ["held", "not_enough_seats"])
+    with tenant_context(world.tenant):
+        old, new = world.fresh_departure(), Departure.objects.get(pk=later.pk)
+        item.refresh_from_db()
+        assert new.held == 3  # exactly one of the two got the seats
+        if outcomes["move"] == "moved":
+            assert (old.held, item.departure_id) == (0, later.pk)
+        else:
+            assert (old.held, item.departure_id) == (3, world.departure.pk)
