@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Min, Sum
 from django.utils import timezone
 
-from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller
+from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller, new_reference
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
 from events.outbox import publish
@@ -186,6 +186,7 @@ def create_booking(
     if len(currencies) != 1:
         raise _invalid("All items of a booking are priced in one currency.", "holds")
     booking = Booking(
+        reference=new_reference(),
         channel=channel,
         language=language,
         lead_name=lead.name.strip(),
@@ -200,13 +201,21 @@ def create_booking(
         created_by=actor if getattr(actor, "pk", None) else None,
         expires_at=min(hold.expires_at for hold in locked),
     )
-    try:
-        with transaction.atomic():
-            booking.save()
-    except IntegrityError:
-        if idempotency_key:  # the same key won a race with us
-            raise ConflictError("This booking is being created already.", code="duplicate_request") from None
-        raise
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                booking.save()
+            break
+        except IntegrityError as error:
+            if "booking_unique_reference" in str(error):  # a random reference already taken: draw another
+                booking.reference = new_reference()
+                booking._state.adding = True
+                continue
+            if idempotency_key:  # the same key won a race with us
+                raise ConflictError(
+                    "This booking is being created already.", code="duplicate_request"
+                ) from None
+            raise
     items = []
     for hold, quote in zip(locked, quotes, strict=True):
         items.append(

@@ -390,3 +390,16 @@ def test_a_move_racing_a_hold_for_the_last_seats_never_leaves_both_or_neither():
             assert (old.held, item.departure_id) == (0, later.pk)
         else:
             assert (old.held, item.departure_id) == (3, world.departure.pk)
+
+
+@pytest.mark.django_db
+def test_a_reference_already_taken_is_drawn_again(monkeypatch):
+    world = World()
+    with tenant_context(world.tenant):
+        first = services.create_booking(holds=[world.hold("h1")], lead=LEAD, channel="retail", language="en")
+        draws = iter([first.reference, "ZZZZZZZZ"])
+        monkeypatch.setattr(services, "new_reference", lambda: next(draws))
+
+        second = services.create_booking(holds=[world.hold("h2")], lead=LEAD, channel="retail", language="en")
+
+        assert second.reference == "ZZZZZZZZ"
