@@ -7,6 +7,7 @@ from events.tasks import handle
 from tenants.admin import ReadOnlyAdmin
 from tenants.admin_sites import tenant_admin_site
 from tenants.context import require_tenant_id
+from tourops.celery import TENANT_HEADER
 
 
 @admin.register(OutboxEvent, site=tenant_admin_site)
@@ -39,7 +40,9 @@ class DeadLetterAdmin(ReadOnlyAdmin):
 
         def requeue():
             for letter in letters:
-                handle.apply_async((str(letter.event_id), letter.consumer), headers={"tenant_id": tenant_id})
+                handle.apply_async(
+                    (str(letter.event_id), letter.consumer), headers={TENANT_HEADER: tenant_id}
+                )
 
         transaction.on_commit(requeue)  # only once this request's changes are committed
         queryset.filter(pk__in=[letter.pk for letter in letters]).update(resolved_at=timezone.now())

@@ -10,6 +10,7 @@ dispatches it later. Delivery is therefore at least once; consumers make it exac
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Iterable
 
@@ -19,8 +20,9 @@ from django.utils import timezone
 from events.models import OutboxEvent
 from events.registry import consumers_of
 from tenants.context import require_tenant_id
+from tourops.celery import TENANT_HEADER
 
-TENANT_HEADER = "tenant_id"
+logger = logging.getLogger(__name__)
 
 
 def publish(name: str, aggregate: models.Model, payload: dict | None = None) -> OutboxEvent:
@@ -43,9 +45,7 @@ def _request_relay(tenant_id: uuid.UUID, event_ids: list[uuid.UUID]) -> None:
     try:
         relay.apply_async(([str(pk) for pk in event_ids],), headers={TENANT_HEADER: str(tenant_id)})
     except Exception:  # noqa: BLE001 - the broker is down: the sweep publishes the event later
-        import logging
-
-        logging.getLogger(__name__).warning("could not request the relay of %s; the sweep will", event_ids)
+        logger.warning("could not request the relay of %s; the sweep will", event_ids)
 
 
 def dispatch(

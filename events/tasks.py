@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 
 from celery import shared_task
 from django.db import connection, transaction
@@ -11,8 +12,8 @@ from django.db import connection, transaction
 from events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from events.outbox import dispatch
 from events.registry import HANDLERS
-from tenants.context import require_tenant_id, tenant_context
-from tenants.models import Tenant
+from tenants.context import require_tenant_id
+from tenants.jobs import drain, for_each_active_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +33,11 @@ def relay(event_ids: list[str]) -> int:
 
 @shared_task(name="events.sweep_outbox")
 def sweep_outbox() -> int:
-    published = 0
-    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("id"):
-        try:
-            while True:  # batches of 500 until this tenant's backlog (e.g. after a broker outage) is gone
-                with tenant_context(tenant):
-                    done = dispatch(older_than=SWEEP_AFTER)
-                published += done
-                if done < 500:
-                    break
-        except Exception:  # one tenant's failure must not leave the others' events unpublished
-            logger.exception("the outbox sweep failed for tenant %s; the next run tries again", tenant.slug)
+    # Each tenant's backlog (e.g. after a broker outage) is drained in batches of 500.
+    published = for_each_active_tenant(
+        lambda tenant: drain(tenant, partial(dispatch, older_than=SWEEP_AFTER), size=500),
+        what="the outbox sweep",
+    )
     if published:
         logger.warning("the outbox sweep published %d events the relay had not", published)
     return published

@@ -10,7 +10,7 @@ from celery import shared_task
 from inventory.models import Schedule
 from inventory.services import expire_holds, generate_departures, release_due_allotments
 from tenants.context import tenant_context
-from tenants.models import Tenant
+from tenants.jobs import active_tenants, drain, for_each_active_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -19,31 +19,15 @@ BATCH = 500
 MAX_BATCHES_PER_TENANT = 20
 
 
-def _active_tenants() -> list[Tenant]:
-    return list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("id"))
-
-
-def _drain(tenant: Tenant, service) -> int:
-    """Batches until done. A failure (a deadlock, a bad row) is logged and ends this tenant's turn only: the
-    other tenants' holds still expire and their allotments still return."""
-    total = 0
-    try:
-        for _ in range(MAX_BATCHES_PER_TENANT):
-            with tenant_context(tenant):  # one transaction per batch: locks are held for one batch only
-                done = service(limit=BATCH)
-            total += done
-            if done < BATCH:
-                break
-    except Exception:
-        logger.exception("%s failed for tenant %s; the next run tries again", service.__name__, tenant.slug)
-    return total
+def _drain_each_tenant(service, what: str) -> int:
+    return for_each_active_tenant(
+        lambda tenant: drain(tenant, service, size=BATCH, max_batches=MAX_BATCHES_PER_TENANT), what=what
+    )
 
 
 @shared_task(name="inventory.sweep_expired_holds")
 def sweep_expired_holds() -> int:
-    total = 0
-    for tenant in _active_tenants():
-        total += _drain(tenant, expire_holds)
+    total = _drain_each_tenant(expire_holds, "expiring holds")
     if total:
         logger.info("expired %d holds", total)
     return total
@@ -51,17 +35,14 @@ def sweep_expired_holds() -> int:
 
 @shared_task(name="inventory.release_due_allotments")
 def release_due_allotments_task() -> int:
-    total = 0
-    for tenant in _active_tenants():
-        total += _drain(tenant, release_due_allotments)
-    return total
+    return _drain_each_tenant(release_due_allotments, "releasing due allotments")
 
 
 @shared_task(name="inventory.extend_schedules")
 def extend_schedules() -> int:
     """Keep the rolling horizon of departures generated for every schedule that has not ended."""
     created = 0
-    for tenant in _active_tenants():
+    for tenant in active_tenants():
         with tenant_context(tenant):
             # A day of slack: "today" in the tour's zone may still be yesterday in UTC.
             running = Schedule.objects.filter(end_date__gte=dt.date.today() - dt.timedelta(days=1))

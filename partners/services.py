@@ -80,14 +80,7 @@ def add_partner_user(
 ) -> PartnerUser:
     """Give a person (found or created by email, without a password until they set one) access as a booker of
     ``agency``. Staff and bookers are kept apart: one person is not both in the same tenant."""
-    from django.core.exceptions import ValidationError
-
-    try:
-        user = find_or_create_user(email, full_name)
-    except ValidationError as error:
-        raise DomainError(
-            "The email address is not valid.", code="invalid", fields=error.message_dict
-        ) from error
+    user = find_or_create_user(email, full_name)
     if PartnerUser.objects.filter(user=user).exists():
         raise ConflictError(f"{user.email} already books for an agency here.", code="already_partner_user")
     if Membership.objects.filter(user=user).exists():

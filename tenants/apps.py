@@ -20,5 +20,7 @@ def _grant_runtime_privileges(sender, using, **kwargs) -> None:
 
     from tenants.db import grant_runtime_privileges
 
-    append_only = [model._meta.db_table for model in apps.get_models() if getattr(model, "append_only", False)]
+    append_only = [
+        model._meta.db_table for model in apps.get_models() if getattr(model, "append_only", False)
+    ]
     grant_runtime_privileges(connections[using], append_only)

@@ -55,13 +55,20 @@ def create_tenant(
 
 
 def find_or_create_user(email: str, full_name: str = ""):
+    """The user with this email, or a new one without a password (they set one through the emailed link).
+    A malformed address is a DomainError with field errors."""
     User = get_user_model()
     email = User.objects.normalize_email(email).strip().lower()
     user = User.objects.filter(email=email).first()
     if user is None:
         user = User(email=email, full_name=full_name)
-        user.set_unusable_password()  # they set one through the password-reset link
-        user.full_clean(exclude=["password"])
+        user.set_unusable_password()
+        try:
+            user.full_clean(exclude=["password"])
+        except ValidationError as error:
+            raise DomainError(
+                "The email address is not valid.", code="invalid", fields=error.message_dict
+            ) from error
         user.save()
     return user
 
@@ -86,12 +93,7 @@ def add_member(*, email: str, role: str, actor, full_name: str = "", request=Non
     if role not in Role.values:
         raise DomainError(f"Unknown role {role!r}.", code="invalid", fields={"role": ["Unknown role."]})
     check_may_assign(actor, role)
-    try:
-        user = find_or_create_user(email, full_name)
-    except ValidationError as error:
-        raise DomainError(
-            "The email address is not valid.", code="invalid", fields=error.message_dict
-        ) from error
+    user = find_or_create_user(email, full_name)
     if Membership.objects.filter(user=user).exists():
         raise DomainError(f"{user.email} is already a member of this team.", code="already_member")
     membership = Membership.objects.create(user=user, role=role)

@@ -151,7 +151,6 @@ def test_one_failing_tenant_does_not_stop_the_sweep_for_the_others(monkeypatch):
             raise RuntimeError("deadlock detected")
         return 0
 
-    expire.__name__ = "expire_holds"
     monkeypatch.setattr(tasks, "expire_holds", expire)
 
     tasks.sweep_expired_holds()

@@ -62,6 +62,17 @@ def _parents(create: Callable[[], Any]) -> Any:
         return create()
 
 
+def _saved(build: Callable[[str], models.Model], marker: str) -> models.Model:
+    """A parent row, saved (in the current tenant, or a scratch one outside any context)."""
+
+    def create():
+        row = build(marker)
+        row.save()
+        return row
+
+    return _parents(create)
+
+
 def _tour(marker: str = ""):
     from tests.catalogue import make_tour
 
@@ -288,12 +299,7 @@ def _outbox_event(marker: str):
 
 
 def _saved_outbox_event(marker: str):
-    def create():
-        event = _outbox_event(marker)
-        event.save()
-        return event
-
-    return _parents(create)
+    return _saved(_outbox_event, marker)
 
 
 def _processed_event(marker: str):
@@ -323,12 +329,7 @@ def _booking(marker: str):
 
 
 def _saved_booking(marker: str):
-    def create():
-        booking = _booking(marker)
-        booking.save()
-        return booking
-
-    return _parents(create)
+    return _saved(_booking, marker)
 
 
 def _booking_item(marker: str):
