@@ -403,3 +403,43 @@ def test_a_reference_already_taken_is_drawn_again(monkeypatch):
         second = services.create_booking(holds=[world.hold("h2")], lead=LEAD, channel="retail", language="en")
 
         assert second.reference == "ZZZZZZZZ"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("cancel_booking", "cancel_booking"),
+        ("confirm_booking", "expire_booking"),
+        ("cancel_booking", "expire_booking"),
+    ],
+)
+def test_two_transitions_at_once_leave_the_seats_consistent(first, second):
+    world = World()
+    with tenant_context(world.tenant):
+        booking = world.trade_booking("a", 4)
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def run(name):
+        try:
+            barrier.wait()
+            with tenant_context(world.tenant):
+                getattr(services, name)(booking)
+            outcomes.append("ok")
+        except DomainError as error:
+            outcomes.append(error.code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert sorted(outcomes) == ["illegal_transition", "ok"]
+    with tenant_context(world.tenant):
+        final = Booking.objects.get(pk=booking.pk).status
+        departure = world.fresh_departure()
+        assert (departure.held, departure.sold) == ((0, 4) if final == "confirmed" else (0, 0))
+        assert booking.status_history.count() == 3  # draft, on_hold and the one transition that won
