@@ -3,7 +3,17 @@ booking goes through them, never through a form."""
 
 from django.contrib import admin
 
-from bookings.models import Booking, BookingItem, Consent, Invoice, InvoiceSeries, StatusChange, Traveller
+from bookings.models import (
+    Booking,
+    BookingItem,
+    Consent,
+    Document,
+    Invoice,
+    InvoiceSeries,
+    Notification,
+    StatusChange,
+    Traveller,
+)
 from tenants.admin import ReadOnlyAdmin
 from tenants.admin_sites import tenant_admin_site
 
@@ -95,3 +105,18 @@ class InvoiceAdmin(ReadOnlyAdmin):
 @admin.register(InvoiceSeries, site=tenant_admin_site)
 class InvoiceSeriesAdmin(ReadOnlyAdmin):
     list_display = ["prefix", "next_number"]
+
+
+@admin.register(Document, site=tenant_admin_site)
+class DocumentAdmin(ReadOnlyAdmin):
+    list_display = ["filename", "kind", "booking", "version", "size", "created_at"]
+    list_filter = ["kind"]
+    list_select_related = ["booking"]
+    exclude = ["content"]
+
+
+@admin.register(Notification, site=tenant_admin_site)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "booking", "subject", "status", "attempts", "sent_at"]
+    list_filter = ["kind", "status"]
+    list_select_related = ["booking"]

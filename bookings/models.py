@@ -18,7 +18,7 @@ from django.db.models import F, Q
 
 from core.currencies import CURRENCY_CHOICES
 from core.ids import uuid7
-from core.pii.fields import BlindIndexField, EncryptedTextField
+from core.pii.fields import BlindIndexField, EncryptedBinaryField, EncryptedTextField
 from tenants.models import TenantModel
 
 # No 0/O, 1/I/L: a reference is read out over the phone and typed from a voucher.
@@ -262,3 +262,93 @@ class Invoice(TenantModel):
     @property
     def display_number(self) -> str:
         return f"{self.series}-{self.number:06d}"
+
+
+class Document(TenantModel):
+    """A generated PDF as it was issued (an invoice's PDF must not change when the tenant's details do later).
+    Encrypted: vouchers and invoices name people. A voucher is issued again after a change, as a new version."""
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        CREDIT_NOTE = "credit_note", "Credit note"
+        VOUCHER = "voucher", "Voucher"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="documents")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="documents"
+    )
+    version = models.PositiveIntegerField(default=1)
+    filename = models.CharField(max_length=120)
+    content = EncryptedBinaryField()
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "booking", "kind", "version"], name="document_unique_version"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "invoice"],
+                name="document_one_per_invoice",
+                condition=Q(invoice__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="voucher", invoice__isnull=True)
+                | (~Q(kind="voucher") & Q(invoice__isnull=False)),
+                name="document_invoice_matches_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "booking", "kind"], name="document_tenant_booking")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class Notification(TenantModel):
+    """One email about a booking: queued by an event consumer, sent by a task with retries, logged here.
+    ``key`` makes queuing idempotent (the event id, or e.g. "reminder-48h"): a redelivered event queues nothing."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Booking confirmation"
+        RECEIPT = "receipt", "Payment receipt"
+        PAYMENT_DUE = "payment_due", "Payment due"
+        REMINDER = "reminder", "Reminder before departure"
+        MODIFIED = "modified", "Booking changed"
+        CANCELLATION = "cancellation", "Cancellation"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(max_length=100)
+    recipient = EncryptedTextField(max_length=254)
+    language = models.CharField(max_length=8)
+    subject = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "booking", "kind", "key"], name="notification_unique_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "booking", "created_at"], name="notification_tenant_booking"),
+            models.Index(fields=["tenant", "status", "created_at"], name="notification_tenant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.booking}"

@@ -254,6 +254,18 @@ class TenantCreateForm(forms.ModelForm):
         return host
 
 
+# What documents and emails print about the business, and its booking policies.
+TENANT_BUSINESS_FIELDS = [
+    "legal_name",
+    "legal_address",
+    "tax_id",
+    "contact_email",
+    "contact_phone",
+    "traveller_details_cutoff_hours",
+    "availability_limited_percent",
+]
+
+
 @admin.register(Tenant, site=platform_admin_site)
 class TenantAdmin(AuditedModelAdmin):
     list_display = ["name", "slug", "kind", "base_currency", "time_zone", "status", "created_at"]
@@ -268,7 +280,9 @@ class TenantAdmin(AuditedModelAdmin):
 
     def get_fields(self, request, obj=None):
         base = ["slug", "name", "kind", "base_currency", "time_zone", "default_language"]
-        return [*base, "host", "owner_email"] if obj is None else [*base, "status"]
+        if obj is None:
+            return [*base, "host", "owner_email"]
+        return [*base, "status", *TENANT_BUSINESS_FIELDS]
 
     def get_inlines(self, request, obj):
         return [DomainInline] if obj is not None else []

@@ -55,6 +55,17 @@ class Tenant(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(99)],
         help_text="A departure with less than this share of its seats left shows as 'limited'.",
     )
+    # Printed on invoices, vouchers and emails: who sells the tour, legally.
+    legal_name = models.CharField(max_length=200, blank=True, help_text="Defaults to the name.")
+    legal_address = models.TextField(blank=True)
+    tax_id = models.CharField(max_length=40, blank=True, help_text="VAT / tax registration number.")
+    contact_email = models.EmailField(blank=True, help_text="Replies to booking emails go here.")
+    contact_phone = models.CharField(max_length=32, blank=True)
+    traveller_details_cutoff_hours = models.PositiveSmallIntegerField(
+        default=48,
+        validators=[MaxValueValidator(24 * 30)],
+        help_text="Travellers may change their details online until this many hours before departure.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -62,6 +73,10 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def invoice_name(self) -> str:
+        return self.legal_name or self.name
 
     @property
     def is_active(self) -> bool:

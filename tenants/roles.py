@@ -18,6 +18,7 @@ class Role(models.TextChoices):
     OPERATIONS = "operations", "Operations"
     FINANCE = "finance", "Finance"
     READ_ONLY = "read_only", "Read-only"
+    GUIDE = "guide", "Guide"
 
 
 # Roles that touch money or people's access must sign in with a second factor.
@@ -57,12 +58,22 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         "tenants.auditevent": VIEW,
     },
     Role.READ_ONLY: {"*": VIEW, "tenants.membership": NONE, "tenants.auditevent": NONE},
+    # Guides run departures: who travels and checking them in, nothing else.
+    Role.GUIDE: {
+        "bookings.booking": VIEW,
+        "bookings.traveller": VIEW,
+        "bookings.bookingitem": VIEW,
+        "inventory.departure": VIEW,
+    },
 }
 
 # Permissions that are not model CRUD ("app_label.codename"), granted per role.
 EXTRA_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.OWNER: frozenset({"tenants.manage_team"}),
-    Role.MANAGER: frozenset({"tenants.manage_team"}),
+    Role.OWNER: frozenset({"tenants.manage_team", "bookings.check_in"}),
+    Role.MANAGER: frozenset({"tenants.manage_team", "bookings.check_in"}),
+    Role.SALES: frozenset({"bookings.check_in"}),
+    Role.OPERATIONS: frozenset({"bookings.check_in"}),
+    Role.GUIDE: frozenset({"bookings.check_in"}),
 }
 
 _CRUD = re.compile(r"^(view|add|change|delete)_(\w+)$")

@@ -63,12 +63,20 @@ def associated_data(scope: str, table: str, column: str) -> bytes:
 
 
 def encrypt(plaintext: str, *, scope: str, table: str, column: str) -> bytes:
-    return _aead().encrypt(plaintext.encode(), associated_data(scope, table, column))
+    return encrypt_bytes(plaintext.encode(), scope=scope, table=table, column=column)
+
+
+def encrypt_bytes(plaintext: bytes, *, scope: str, table: str, column: str) -> bytes:
+    return _aead().encrypt(plaintext, associated_data(scope, table, column))
 
 
 def decrypt(ciphertext: bytes, *, scope: str, table: str, column: str) -> str:
+    return decrypt_bytes(ciphertext, scope=scope, table=table, column=column).decode()
+
+
+def decrypt_bytes(ciphertext: bytes, *, scope: str, table: str, column: str) -> bytes:
     try:
-        return _aead().decrypt(bytes(ciphertext), associated_data(scope, table, column)).decode()
+        return _aead().decrypt(bytes(ciphertext), associated_data(scope, table, column))
     except tink.TinkError as exc:
         raise DecryptionError(f"cannot decrypt {table}.{column} for scope {scope}") from exc
 

@@ -374,6 +374,32 @@ def _consent(marker: str):
     )
 
 
+def _document(marker: str):
+    from bookings.models import Document
+
+    return Document(
+        booking=_saved_booking(marker),
+        kind="voucher",
+        filename=f"{marker[:100]}.pdf",
+        content=b"%PDF-1.7 probe",
+        sha256="0" * 64,
+        size=14,
+    )
+
+
+def _notification(marker: str):
+    from bookings.models import Notification
+
+    return Notification(
+        booking=_saved_booking(marker),
+        kind="confirmation",
+        key=marker[:100],
+        recipient="probe@example.com",
+        language="en",
+        subject=marker,
+    )
+
+
 def _invoice_series(marker: str):
     from bookings.models import InvoiceSeries
 
@@ -405,6 +431,8 @@ ROW_SPECS: dict[str, RowSpec] = {
     "bookings.InvoiceSeries": RowSpec(_invoice_series, change={"next_number": 1}),
     "bookings.Invoice": RowSpec(_invoice, change={"total": 1}, append_only=True),
     "bookings.Consent": RowSpec(_consent, change={"marketing_opt_in": True}),
+    "bookings.Document": RowSpec(_document, change={"filename": "tampered.pdf"}),
+    "bookings.Notification": RowSpec(_notification, change={"status": "failed"}),
     "events.OutboxEvent": RowSpec(_outbox_event, change={"name": "tampered.event"}),
     "events.ProcessedEvent": RowSpec(_processed_event, change={"consumer": "tampered"}),
     "events.DeadLetter": RowSpec(_dead_letter, change={"error": "tampered"}),

@@ -57,6 +57,13 @@ DEMO_TENANTS = [
         "base_currency": "MAD",
         "time_zone": "Africa/Casablanca",
         "default_language": "fr",
+        "legal": {
+            "legal_name": "Sahara Trails SARL",
+            "legal_address": "12 Rue de la Liberté\n40000 Marrakech\nMorocco",
+            "tax_id": "ICE 001234567000089",
+            "contact_email": "bookings@sahara.demo",
+            "contact_phone": "+212 524 000 000",
+        },
     },
     {
         "slug": "nordlys",
@@ -65,6 +72,13 @@ DEMO_TENANTS = [
         "base_currency": "NOK",
         "time_zone": "Europe/Oslo",
         "default_language": "en",
+        "legal": {
+            "legal_name": "Nordlys Adventures AS",
+            "legal_address": "Storgata 1\n9008 Tromsø\nNorway",
+            "tax_id": "NO 912 345 678 MVA",
+            "contact_email": "post@nordlys.demo",
+            "contact_phone": "+47 77 00 00 00",
+        },
     },
 ]
 PLATFORM_ADMIN = "admin@platform.demo"
@@ -88,11 +102,15 @@ class Command(BaseCommand):
             ("platform", f"http://platform.localhost:{options['port']}/admin/", admin, "platform admin")
         )
         for spec in DEMO_TENANTS:
+            spec = dict(spec)
+            legal = spec.pop("legal")
             tenant = Tenant.objects.filter(slug=spec["slug"]).first()
             if tenant is None:
                 tenant = create_tenant(
                     **spec, host=f"{spec['slug']}.localhost", owner_email=_email(Role.OWNER, spec["slug"])
                 )
+                Tenant.objects.filter(pk=tenant.pk).update(**legal)
+                tenant.refresh_from_db()
             with tenant_context(tenant):
                 for role in Role:
                     user = self._user(_email(role, tenant.slug), f"{tenant.name} {role.label}")
