@@ -27,6 +27,8 @@ from inventory import services as inventory
 from inventory.models import Hold
 from partners.models import Agency
 from partners.selectors import contract_on
+from tenants import audit
+from tenants.models import Tenant
 from tours import pricing
 from tours import services as promotions
 from tours.models import Channel, PromoRedemption
@@ -249,37 +251,192 @@ def create_booking(
     return _move(booking, S.ON_HOLD, actor=actor)
 
 
-def _add_travellers(
-    booking: Booking, items: list[BookingItem], travellers: Sequence[TravellerDetails]
-) -> None:
+TRAVELLER_FIELDS = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "nationality",
+    "passport_number",
+    "dietary_notes",
+    "medical_notes",
+    "answers",
+)
+
+
+def _unit_allowance(items: Sequence[BookingItem]) -> dict[str, int]:
     allowed: dict[str, int] = {}
     for item in items:
         for code, count in item.units.items():
             allowed[code] = allowed.get(code, 0) + count
+    return allowed
+
+
+def _clean_traveller(values: dict, label: str) -> dict:
+    """Validated, normalised traveller fields (a subset of TRAVELLER_FIELDS) ready to store."""
+    unknown = set(values) - set(TRAVELLER_FIELDS)
+    if unknown:
+        raise _invalid(f"{label}: unknown field(s) {', '.join(sorted(unknown))}.", "travellers")
+    cleaned = {}
+    for name, value in values.items():
+        if name == "date_of_birth":
+            if isinstance(value, str) and value:
+                try:
+                    value = dt.date.fromisoformat(value)
+                except ValueError:
+                    raise _invalid(f"{label}: the date of birth is YYYY-MM-DD.", "travellers") from None
+            if value and value >= timezone.localdate():
+                raise _invalid(f"{label}: the date of birth must be in the past.", "travellers")
+            cleaned[name] = value.isoformat() if value else ""
+        elif name == "answers":
+            if not isinstance(value, dict):
+                raise _invalid(f"{label}: answers are question code → answer.", "travellers")
+            cleaned[name] = json.dumps(value) if value else ""
+        else:
+            value = (value or "").strip() if isinstance(value, str) or value is None else None
+            if value is None:
+                raise _invalid(f"{label}: {name.replace('_', ' ')} is text.", "travellers")
+            if name == "nationality":
+                value = value.upper()
+                if value and (len(value) != 2 or not value.isalpha() or not value.isascii()):
+                    raise _invalid(f"{label}: nationality is a two-letter country code.", "travellers")
+            limit = Traveller._meta.get_field(name)
+            limit = getattr(limit, "plain_max_length", None) or getattr(limit, "max_length", None)
+            if limit and len(value) > limit:
+                raise _invalid(
+                    f"{label}: {name.replace('_', ' ')} is at most {limit} characters.", "travellers"
+                )
+            cleaned[name] = value
+    for name in ("first_name", "last_name"):
+        if name in cleaned and not cleaned[name]:
+            raise _invalid(f"{label} needs a first and a last name.", "travellers")
+    return cleaned
+
+
+def _add_travellers(
+    booking: Booking, items: list[BookingItem], travellers: Sequence[TravellerDetails]
+) -> list[Traveller]:
+    """Name more travellers, within the units booked (counting those already named)."""
+    allowed = _unit_allowance(items)
     given: dict[str, int] = {}
+    for code in booking.travellers.values_list("unit_code", flat=True):
+        given[code] = given.get(code, 0) + 1
+    added = []
     for index, person in enumerate(travellers):
+        label = f"Traveller {index + 1}"
         given[person.unit_code] = given.get(person.unit_code, 0) + 1
         if given[person.unit_code] > allowed.get(person.unit_code, 0):
             raise _invalid(
-                f"Traveller {index + 1} is a {person.unit_code!r}, but the booking has "
+                f"{label} is a {person.unit_code!r}, but the booking has "
                 f"{allowed.get(person.unit_code, 0)} of those.",
                 "travellers",
             )
-        if not person.first_name.strip() or not person.last_name.strip():
-            raise _invalid(f"Traveller {index + 1} needs a first and a last name.", "travellers")
-        Traveller.objects.create(
-            booking=booking,
-            item=next((item for item in items if person.unit_code in item.units), None),
-            unit_code=person.unit_code,
-            first_name=person.first_name.strip(),
-            last_name=person.last_name.strip(),
-            date_of_birth=person.date_of_birth.isoformat() if person.date_of_birth else "",
-            nationality=person.nationality,
-            passport_number=person.passport_number,
-            dietary_notes=person.dietary_notes,
-            medical_notes=person.medical_notes,
-            answers=json.dumps(person.answers) if person.answers else "",
+        fields = _clean_traveller(
+            {
+                name: getattr(person, name)
+                for name in TRAVELLER_FIELDS
+                if name not in ("first_name", "last_name")
+            }
+            | {"first_name": person.first_name, "last_name": person.last_name},
+            label,
         )
+        added.append(
+            Traveller.objects.create(
+                booking=booking,
+                item=next((item for item in items if person.unit_code in item.units), None),
+                unit_code=person.unit_code,
+                **fields,
+            )
+        )
+    return added
+
+
+def details_cutoff(booking: Booking) -> dt.datetime | None:
+    """Until when travellers may change their details online: the tenant's cut-off before the first departure."""
+    first_start = booking.items.aggregate(first=Min("departure__starts_at"))["first"]
+    if first_start is None:
+        return None
+    hours = Tenant.objects.values_list("traveller_details_cutoff_hours", flat=True).get(pk=booking.tenant_id)
+    return first_start - dt.timedelta(hours=hours)
+
+
+TRAVELLERS_EDITABLE = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)
+
+
+@transaction.atomic
+def update_travellers(
+    booking: Booking,
+    changes: dict[str, dict] | None = None,
+    *,
+    add: Sequence[TravellerDetails] = (),
+    actor=None,
+    enforce_cutoff: bool = True,
+) -> Booking:
+    """Change named travellers' details (``changes``: traveller id → fields) and name more travellers (``add``,
+    within the units booked). Travellers themselves may do it until the cut-off (``enforce_cutoff``); staff at any
+    time while the booking is open. Announced in ``booking.modified`` (the voucher is issued again)."""
+    booking = _locked(booking)
+    if booking.status not in TRAVELLERS_EDITABLE:
+        raise ConflictError(
+            f"Booking {booking.reference} is {booking.get_status_display().lower()}; its travellers cannot be "
+            "changed.",
+            code="illegal_transition",
+            fields={"status": [booking.status]},
+        )
+    if enforce_cutoff:
+        cutoff = details_cutoff(booking)
+        if cutoff is not None and timezone.now() >= cutoff:
+            raise ConflictError(
+                "Traveller details can no longer be changed online; please contact us.",
+                code="after_cutoff",
+                fields={"travellers": [f"Changes closed at {cutoff.isoformat()}."]},
+            )
+    changes = changes or {}
+    if not changes and not add:
+        raise _invalid("Nothing to change.", "travellers")
+    travellers = {str(t.pk): t for t in booking.travellers.filter(pk__in=_valid_uuids(changes))}
+    changed_fields: dict[str, list[str]] = {}
+    for traveller_id, values in changes.items():
+        traveller = travellers.get(str(traveller_id))
+        if traveller is None:
+            raise _invalid(f"Traveller {traveller_id} is not on this booking.", "travellers")
+        if not isinstance(values, dict):
+            raise _invalid(f"Traveller {traveller_id}: give the fields to change.", "travellers")
+        cleaned = _clean_traveller(values, f"Traveller {traveller.first_name} {traveller.last_name}".strip())
+        for name, value in cleaned.items():
+            setattr(traveller, name, value)
+        traveller.save(update_fields=list(cleaned))
+        changed_fields[str(traveller.pk)] = sorted(cleaned)
+    added = _add_travellers(booking, list(booking.items.all()), add)
+    booking.save(update_fields=["updated_at"])
+    audit.record(  # field names only: the values are personal data
+        audit.Action.CHANGE,
+        actor=actor,
+        target=booking,
+        changes={"travellers": [None, {"changed": changed_fields, "added": len(added)}]},
+    )
+    publish(
+        "booking.modified",
+        booking,
+        {
+            "reference": booking.reference,
+            "change": "travellers",
+            "travellers": sorted(changed_fields) + [str(t.pk) for t in added],
+            "by": _actor_label(actor),
+        },
+    )
+    return booking
+
+
+def _valid_uuids(values) -> list[str]:
+    import uuid
+
+    valid = []
+    for value in values:
+        try:
+            valid.append(str(uuid.UUID(str(value))))
+        except ValueError:
+            continue
+    return valid
 
 
 def credit_available(agency: Agency, on: dt.date | None = None) -> int | None:
@@ -342,29 +499,78 @@ def _give_back_promo(booking: Booking) -> None:
         promotions.release_promo(redemption)
 
 
-def refundable_amount(booking: Booking, at: dt.datetime | None = None) -> int:
-    """What the tours' cancellation tiers give back of what was paid, cancelling at ``at`` (the strictest item)."""
+@dataclass(frozen=True)
+class CancellationTerms:
+    """What cancelling now costs, per the tours' cancellation tiers (the strictest item decides).
+
+    ``refund_percent`` of the price is waived; the rest is the ``charge`` the operator keeps. ``credit`` is what a
+    credit note takes off the invoice; ``refundable`` is what goes back of the money received (never more than
+    was paid, nothing while the charge is not covered)."""
+
+    refund_percent: int
+    charge: int
+    credit: int
+    refundable: int
+    days_before: int | None
+
+
+def cancellation_terms(booking: Booking, at: dt.datetime | None = None) -> CancellationTerms:
     at = at or timezone.now()
-    percents = []
+    if booking.status != S.CONFIRMED:  # nothing was sold yet: cancelling costs nothing
+        return CancellationTerms(100, 0, booking.total, booking.paid, None)
+    percents, days = [], []
     for item in booking.items.select_related("departure", "option__tour"):
         days_before = (item.departure.starts_at - at).days
-        tiers = item.option.tour.cancellation_tiers.filter(days_before__lte=days_before).order_by(
-            "-days_before"
+        tier = (
+            item.option.tour.cancellation_tiers.filter(days_before__lte=days_before)
+            .order_by("-days_before")
+            .first()
         )
-        tier = tiers.first()
         percents.append(tier.refund_percent if tier else 0)
+        days.append(days_before)
     percent = min(percents, default=0)
-    return booking.paid * percent // 100
+    charge = booking.total - booking.total * percent // 100
+    return CancellationTerms(
+        refund_percent=percent,
+        charge=charge,
+        credit=booking.total - charge,
+        refundable=max(0, booking.paid - charge),
+        days_before=min(days, default=None),
+    )
 
 
 @transaction.atomic
-def cancel_booking(booking: Booking, *, actor=None, reason: str = "") -> Booking:
-    """Seats go back on sale (held or sold); the refundable amount per the cancellation policy is announced in
-    the event for the payments side (issue 7) to act on."""
+def cancel_booking(
+    booking: Booking,
+    *,
+    actor=None,
+    reason: str = "",
+    refundable_override: int | None = None,
+) -> Booking:
+    """Seats go back on sale (held or sold). The cancellation terms go into ``booking.cancelled`` for the credit
+    note and the refund (issue 7). Staff may override the refundable amount (0 … paid) with a reason; the
+    override is audited."""
     booking = _locked(booking)
     if S.CANCELLED not in TRANSITIONS[booking.status]:
         raise IllegalTransition(booking, S.CANCELLED)
-    was_confirmed = booking.status == S.CONFIRMED
+    terms = cancellation_terms(booking)
+    refundable = terms.refundable
+    if refundable_override is not None:
+        if isinstance(refundable_override, bool) or not isinstance(refundable_override, int):
+            raise _invalid("The refundable amount is a whole number of minor units.", "refundable")
+        if not 0 <= refundable_override <= booking.paid:
+            raise _invalid(
+                f"The refundable amount is between 0 and what was paid ({booking.paid}).", "refundable"
+            )
+        if not reason.strip():
+            raise _invalid("Say why the policy's refundable amount is overridden.", "reason")
+        audit.record(
+            audit.Action.CHANGE,
+            actor=actor,
+            target=booking,
+            changes={"refundable": [terms.refundable, refundable_override], "reason": [None, reason.strip()]},
+        )
+        refundable = refundable_override
     for item in booking.items.select_related("hold"):
         if item.hold is None:
             continue
@@ -375,8 +581,14 @@ def cancel_booking(booking: Booking, *, actor=None, reason: str = "") -> Booking
     _give_back_promo(booking)
     booking.cancelled_at = timezone.now()
     booking.expires_at = None
-    refundable = refundable_amount(booking) if was_confirmed else booking.paid
-    return _move(booking, S.CANCELLED, actor=actor, reason=reason, payload={"refundable": refundable})
+    payload = {
+        "refund_percent": terms.refund_percent,
+        "charge": terms.charge,
+        "credit": terms.credit,
+        "refundable": refundable,
+        "policy_refundable": terms.refundable,
+    }
+    return _move(booking, S.CANCELLED, actor=actor, reason=reason, payload=payload)
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.cache import cache
 
 from tenants.models import Domain, Tenant
@@ -35,3 +36,14 @@ def tenant_for_host(host: str) -> Tenant | None:
 
 def forget_hosts(hosts: list[str]) -> None:
     cache.delete_many([_key(host) for host in hosts])
+
+
+def public_base_url(tenant: Tenant) -> str:
+    """Scheme, primary host and port of the tenant's site, for links made outside a request (emails, PDFs)."""
+    host = tenant.domains.filter(is_primary=True).values_list("host", flat=True).first()
+    if host is None:
+        host = tenant.domains.order_by("pk").values_list("host", flat=True).first()
+    scheme = "https" if settings.TLS_ENABLED else "http"
+    port = settings.PUBLIC_PORT
+    default = "443" if scheme == "https" else "80"
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")

@@ -65,6 +65,7 @@ def main() -> int:
     started_at = time.monotonic()
     env, started = _env()
     port = env.get("PORT", "8000")
+    env.setdefault("PUBLIC_PORT", port)  # links in emails and on vouchers point at this server
     print("· migrating", flush=True)
     _manage(env, "migrate", "--noinput", "-v", "0")
     _manage(env, "collectstatic", "--noinput", "-v", "0")

@@ -316,6 +316,8 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 # Behind TLS (production) every cookie is Secure and HSTS is sent; the dev launcher serves plain http on
 # *.localhost and turns TLS_ENABLED off.
 TLS_ENABLED = env_bool("TLS_ENABLED", True)
+# Links built without a request (emails, PDFs): scheme from TLS, the tenant's primary host, this port if not default.
+PUBLIC_PORT = env("PUBLIC_PORT", "")
 SESSION_COOKIE_SECURE = TLS_ENABLED
 CSRF_COOKIE_SECURE = TLS_ENABLED
 CSRF_COOKIE_HTTPONLY = True
@@ -381,5 +383,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # WeasyPrint and fontTools narrate every PDF step at INFO.
+    "loggers": {name: {"level": "WARNING"} for name in ("axes", "weasyprint", "fontTools")},
 }

@@ -6,4 +6,5 @@ app_name = "retail"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("booking/<str:token>/", views.manage_booking, name="manage_booking"),
 ]

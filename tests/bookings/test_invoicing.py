@@ -8,7 +8,8 @@ import pytest
 from django.db import ProgrammingError, connections, transaction
 from django.utils import timezone
 
-from bookings import handlers, invoicing, services
+from bookings import invoicing, services
+from bookings.handlers import invoices as handlers
 from bookings.models import Booking, Invoice
 from core.errors import DomainError
 from events.models import OutboxEvent

@@ -1,5 +1,4 @@
-"""Consumers of booking events (see events.registry). They run once per event, in a worker, and check the
-booking's current state: events are not ordered."""
+"""Consumer that invoices a confirmed booking."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Consumers that generate the booking's PDFs (invoice, credit note, voucher)."""

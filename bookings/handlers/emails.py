@@ -1,0 +1,1 @@
+"""Consumers that queue the booking's emails."""
