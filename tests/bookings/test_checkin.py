@@ -8,7 +8,7 @@ from bookings import checkin, services
 from bookings.services import TravellerDetails
 from core.errors import DomainError
 from tenants.context import tenant_context
-from tests.bookings.test_services import LEAD, World
+from tests.bookings.world import LEAD, World
 from tests.factories import make_tenant
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from bookings.models import Booking, Invoice
 from core.errors import DomainError
 from events.models import OutboxEvent
 from tenants.context import tenant_context
-from tests.bookings.test_services import World
+from tests.bookings.world import World
 
 YEAR = str(timezone.now().year)
 
