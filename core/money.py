@@ -60,6 +60,12 @@ class Money:
     def __str__(self) -> str:
         return f"{self.to_decimal():,.{self.exponent}f} {self.currency}"
 
+    def format(self, language: str) -> str:
+        """For people, in their language's conventions: "€1,234.50" in English, "1 234,50 €" in French."""
+        from babel.numbers import format_currency
+
+        return format_currency(self.to_decimal(), self.currency, locale=language.replace("-", "_"))
+
     def as_dict(self) -> dict:
         """For JSON (API, snapshots): minor units stay integers; the decimal string is for people."""
         return {"amount": self.amount, "currency": self.currency, "display": str(self)}
