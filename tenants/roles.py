@@ -69,8 +69,9 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
 
 # Permissions that are not model CRUD ("app_label.codename"), granted per role.
 EXTRA_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.OWNER: frozenset({"tenants.manage_team", "bookings.check_in"}),
-    Role.MANAGER: frozenset({"tenants.manage_team", "bookings.check_in"}),
+    Role.OWNER: frozenset({"tenants.manage_team", "bookings.check_in", "bookings.override_refund"}),
+    Role.MANAGER: frozenset({"tenants.manage_team", "bookings.check_in", "bookings.override_refund"}),
+    Role.FINANCE: frozenset({"bookings.override_refund"}),
     Role.SALES: frozenset({"bookings.check_in"}),
     Role.OPERATIONS: frozenset({"bookings.check_in"}),
     Role.GUIDE: frozenset({"bookings.check_in"}),

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "inventory",
     "bookings",
     "events",
+    "payments",
     "portals",
 ]
 
