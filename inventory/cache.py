@@ -16,15 +16,15 @@ from django.db import transaction
 AVAILABILITY_TTL = 60
 
 
-def _version_key(tenant_id: uuid.UUID | str, tour_id: uuid.UUID | str) -> str:
+def availability_version_key(tenant_id: uuid.UUID | str, tour_id: uuid.UUID | str) -> str:
     return f"avail:v:{tenant_id}:{tour_id}"
 
 
 def availability_version(tenant_id: uuid.UUID | str, tour_id: uuid.UUID | str) -> int:
-    version = cache.get(_version_key(tenant_id, tour_id))
+    version = cache.get(availability_version_key(tenant_id, tour_id))
     if version is None:
-        cache.add(_version_key(tenant_id, tour_id), 1, timeout=None)
-        version = cache.get(_version_key(tenant_id, tour_id), 1)
+        cache.add(availability_version_key(tenant_id, tour_id), 1, timeout=None)
+        version = cache.get(availability_version_key(tenant_id, tour_id), 1)
     return int(version)
 
 
@@ -36,7 +36,7 @@ def availability_key(tenant_id: uuid.UUID | str, tour_id: uuid.UUID | str, *part
 
 
 def _bump(tenant_id: uuid.UUID | str, tour_id: uuid.UUID | str) -> None:
-    key = _version_key(tenant_id, tour_id)
+    key = availability_version_key(tenant_id, tour_id)
     try:
         cache.incr(key)
     except ValueError:  # no version yet: nothing cached under it either

@@ -44,11 +44,11 @@ from rest_framework.request import Request
 from core.api import error_body
 from core.errors import DomainError
 from inventory.availability import MAX_RANGE_DAYS, availability, availability_json
-from inventory.cache import AVAILABILITY_TTL, _version_key, availability_key
+from inventory.cache import AVAILABILITY_TTL, availability_key, availability_version_key
 from tenants.context import tenant_context
 from tenants.routing import normalise_host, tenant_for_host
 from tours.models import Channel, Option, Tour
-from tours.search import _catalogue_version_key, catalogue_version
+from tours.search import catalogue_version, catalogue_version_key
 
 PATH = re.compile(r"^/api/v1/tours/(?P<slug>[-a-zA-Z0-9_]{1,120})/availability/$")
 _OPTION_CODE = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
@@ -383,8 +383,8 @@ class AvailabilityFastPath:
         flight = None
         if tour_id is not None:
             version, catalogue = await redis.mget(
-                cache.make_key(_version_key(tenant_id, tour_id)),
-                cache.make_key(_catalogue_version_key(tenant_id)),
+                cache.make_key(availability_version_key(tenant_id, tour_id)),
+                cache.make_key(catalogue_version_key(tenant_id)),
             )
             if version is not None and catalogue is not None:
                 parts = ":".join(query.key_parts)

@@ -50,12 +50,12 @@ PRICE_WINDOW_DAYS = 366  # without a date range, "from" prices look at departure
 # --- catalogue version -----------------------------------------------------------------------------------------
 
 
-def _catalogue_version_key(tenant_id: uuid.UUID | str) -> str:
+def catalogue_version_key(tenant_id: uuid.UUID | str) -> str:
     return f"catalogue:v:{tenant_id}"
 
 
 def catalogue_version(tenant_id: uuid.UUID | str) -> int:
-    key = _catalogue_version_key(tenant_id)
+    key = catalogue_version_key(tenant_id)
     version = cache.get(key)
     if version is None:
         cache.add(key, 1, timeout=None)
@@ -64,7 +64,7 @@ def catalogue_version(tenant_id: uuid.UUID | str) -> int:
 
 
 def _bump(tenant_id: uuid.UUID | str) -> None:
-    key = _catalogue_version_key(tenant_id)
+    key = catalogue_version_key(tenant_id)
     try:
         cache.incr(key)
     except ValueError:  # no version yet: nothing cached under it either
