@@ -271,6 +271,15 @@ def _insert_hold(hold: Hold) -> bool:
     return inserted
 
 
+def _record_allotment_use(hold: Hold, allotment_id: uuid.UUID, seats: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {HOLD_TABLE} SET allotment_id = %s, seats_from_allotment = %s WHERE id = %s",
+            [allotment_id, seats, hold.id],
+        )
+    hold.allotment_id, hold.seats_from_allotment = allotment_id, seats
+
+
 def _take_general_sale(departure: Departure, seats: int, from_allotment: int, now: dt.datetime) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -304,30 +313,33 @@ def place_hold(
     # No savepoint: it costs two round trips on the hottest write there is. The INSERT cannot fail (ON CONFLICT),
     # and the one refusal after it undoes its own steps below; anything unexpected dooms the whole transaction.
     try:
-        expire_lazily(departure, now)
-        allotment_id, from_allotment = (None, 0)
-        if agency is not None:
-            allotment_id, from_allotment = _take_from_allotment(departure, agency, request.seats)
         hold = Hold(
             id=uuid7(),
             tenant_id=departure.tenant_id,
             departure_id=departure.id,
             channel=channel,
             agency=agency,
-            allotment_id=allotment_id,
+            allotment_id=None,
             units=request.units,
             seats=request.seats,
-            seats_from_allotment=from_allotment,
+            seats_from_allotment=0,
             idempotency_key=idempotency_key,
             status=Hold.Status.ACTIVE,
             expires_at=now + dt.timedelta(seconds=request.ttl_seconds),
             created_at=now,
         )
+        # The idempotency key is claimed first, on every path: two requests with one key then queue on the key
+        # alone, before either locks an allotment or the departure (the other order deadlocked).
         if not _insert_hold(hold):
-            _give_back_to_allotment(allotment_id, from_allotment)
             return _replay(
                 Hold.objects.get(idempotency_key=idempotency_key), departure, request, channel, agency
             )
+        expire_lazily(departure, now)
+        allotment_id, from_allotment = (None, 0)
+        if agency is not None:
+            allotment_id, from_allotment = _take_from_allotment(departure, agency, request.seats)
+            if from_allotment:
+                _record_allotment_use(hold, allotment_id, from_allotment)
         taken = _take_general_sale(departure, request.seats, from_allotment, now)
         if not taken and release_lapsed_allotments(departure.id, now):
             # Seats of allotments past their release time are free to everyone (availability shows them so);

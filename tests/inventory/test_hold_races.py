@@ -266,3 +266,28 @@ def test_cancel_racing_holds_and_sales_never_leaves_a_sale_on_a_cancelled_depart
         assert "departure_has_sales" not in kinds(outcomes)
     else:
         assert fresh.sold > 0
+
+
+def test_one_key_used_for_a_retail_and_an_agency_hold_at_once_never_deadlocks():
+    """A client bug (one key, two different requests) must still end in one hold and clear refusals."""
+    world = build_world(capacity=50)
+    with tenant_context(world.tenant):
+        create_allotment(world.agency, world.departure, 10, world.departure.starts_at - dt.timedelta(days=3))
+
+    def work(index):
+        outcomes = []
+        for round_ in range(5):
+            key = f"shared-{round_}"
+            if index % 2:
+                call = lambda: place_hold(world.departure, {"adult": 1}, "trade", key, agency=world.agency)  # noqa: E731
+            else:
+                call = lambda: place_hold(world.departure, {"adult": 1}, "retail", key)  # noqa: E731
+            outcomes.append(attempt(world.tenant, call))
+        return outcomes
+
+    outcomes = run_together(work, threads=8)
+
+    assert not unexpected(outcomes), unexpected(outcomes)[:3]
+    with tenant_context(world.tenant):
+        assert Hold.objects.count() == 5
+    assert_consistent(world.tenant, world.departure)
