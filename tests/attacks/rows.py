@@ -420,6 +420,21 @@ def _invoice(marker: str):
     )
 
 
+def _payment(marker: str):
+    from payments.models import Payment
+
+    return Payment(
+        booking=_saved_booking(marker),
+        provider="offline",
+        method="bank_transfer",
+        amount=100,
+        currency="EUR",
+        status="succeeded",
+        provider_reference=marker,
+        succeeded_at=dt.datetime.now(dt.UTC),
+    )
+
+
 ROW_SPECS: dict[str, RowSpec] = {
     "tenants.Membership": RowSpec(_membership, change={"role": Role.OWNER, "is_active": False}),
     "tenants.AuditEvent": RowSpec(_audit_event, change={"target_label": "tampered"}, append_only=True),
@@ -433,6 +448,7 @@ ROW_SPECS: dict[str, RowSpec] = {
     "bookings.Consent": RowSpec(_consent, change={"marketing_opt_in": True}),
     "bookings.Document": RowSpec(_document, change={"filename": "tampered.pdf"}),
     "bookings.Notification": RowSpec(_notification, change={"status": "failed"}),
+    "payments.Payment": RowSpec(_payment, change={"amount": 1, "status": "cancelled"}),
     "events.OutboxEvent": RowSpec(_outbox_event, change={"name": "tampered.event"}),
     "events.ProcessedEvent": RowSpec(_processed_event, change={"consumer": "tampered"}),
     "events.DeadLetter": RowSpec(_dead_letter, change={"error": "tampered"}),

@@ -1,0 +1,47 @@
+"""Reads of payments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Sum
+
+from bookings.models import Booking
+from payments.models import Payment
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A booking's money as the payment rows tell it (minor units of ``currency``). ``Booking.paid`` is kept equal
+    to ``paid - refunded`` by the services; this is the account that explains it."""
+
+    currency: str
+    total: int
+    paid: int
+    refunded: int
+
+    @property
+    def net_paid(self) -> int:
+        return self.paid - self.refunded
+
+    @property
+    def balance(self) -> int:
+        return self.total - self.net_paid
+
+
+def ledger(booking: Booking) -> Ledger:
+    """Succeeded payments count as paid; refunds arrive with issue 7's ``Refund`` rows (0 until then)."""
+    paid = (
+        Payment.objects.filter(booking=booking, status=Payment.Status.SUCCEEDED).aggregate(
+            paid=Sum("amount")
+        )["paid"]
+        or 0
+    )
+    return Ledger(currency=booking.currency, total=booking.total, paid=paid, refunded=0)
+
+
+def payments_of(booking: Booking) -> list[Payment]:
+    """Every attempt, oldest first (failed and cancelled ones included: they explain what the customer saw)."""
+    return list(
+        Payment.objects.filter(booking=booking).select_related("recorded_by").order_by("created_at", "id")
+    )

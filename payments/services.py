@@ -1,0 +1,228 @@
+"""Writes of payments. ``Booking.paid`` moves only here (issue 7 adds the gateway flows and refunds next to
+``record_offline_payment``), always with the booking row locked, and every succeeded payment publishes
+``payment.processed`` on the booking so its consumers (``bookings.handlers.payments``) confirm it when nothing is
+due any more.
+
+The seam with bookings is ``amount_due_now``: the booking asks it what must be paid before it is confirmed.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+
+from bookings.models import Booking
+from core.errors import ConflictError, DomainError
+from core.money import Money
+from events.outbox import publish
+from payments.models import Payment
+from tenants import audit
+
+S = Booking.Status
+# A booking takes money while it is being sold and once it is sold; never once it has ended.
+PAYABLE_STATUSES = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)
+
+
+def amount_due_now(booking: Booking) -> int:
+    """Minor units the customer must pay now, before the booking can be confirmed (or, once confirmed, what is
+    still owed now).
+
+    Issue 6 knows no payment terms: a retail, back-office or API booking owes its whole balance now, and an
+    on-account trade booking owes nothing now (it is invoiced to the agency and settled by statement; the
+    agency's credit decides its confirmation). A booking that is no longer being sold or travelled on owes
+    nothing. Issue 7 replaces the first rule by the booking's ``PaymentSchedule`` (a deposit now, the balance N
+    days before departure, installments): callers keep asking this function."""
+    if booking.on_account or booking.status not in PAYABLE_STATUSES:
+        return 0
+    return max(booking.balance, 0)
+
+
+def _money(amount: int, currency: str) -> str:
+    return Money(amount, currency).format(translation.get_language() or "en")
+
+
+def _invalid(message: str, field_name: str, code: str = "invalid") -> DomainError:
+    return DomainError(message, code=code, fields={field_name: [message]})
+
+
+def _clean_offline_input(
+    booking: Booking, amount, method: str, reference: str, currency: str | None, idempotency_key: str
+) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise _invalid(
+            f"The amount is a whole number of minor units of {booking.currency} (e.g. 1250 for 12.50).",
+            "amount",
+        )
+    if amount <= 0:
+        raise _invalid("The amount received must be more than zero.", "amount")
+    if method not in Payment.Method.values:
+        raise _invalid(
+            f"Unknown payment method {method!r}; one of: {', '.join(Payment.Method.values)}.", "method"
+        )
+    if currency is not None and currency != booking.currency:
+        raise _invalid(
+            f"Booking {booking.reference} is in {booking.currency}; record the payment in {booking.currency} "
+            f"(a payment is never converted silently).",
+            "currency",
+        )
+    if method == Payment.Method.BANK_TRANSFER and not reference:
+        raise _invalid("Enter the bank's reference of the transfer.", "reference")
+    if len(reference) > Payment._meta.get_field("provider_reference").max_length:
+        raise _invalid("The reference is too long (255 characters at most).", "reference")
+    if len(idempotency_key) > Payment._meta.get_field("idempotency_key").max_length:
+        raise _invalid("The idempotency key is too long (100 characters at most).", "idempotency_key")
+
+
+def _replayed(
+    booking: Booking, idempotency_key: str, amount: int, method: str, reference: str
+) -> Payment | None:
+    """The payment this key already recorded (a retried request), or None. The same key for a different payment
+    is a client bug: refused, never silently answered with the first payment."""
+    if not idempotency_key:
+        return None
+    existing = Payment.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if (existing.booking_id, existing.amount, existing.method, existing.provider_reference) != (
+        booking.pk,
+        amount,
+        method,
+        reference,
+    ):
+        raise ConflictError(
+            "This idempotency key was already used for a different payment.",
+            code="idempotency_key_reused",
+            fields={"idempotency_key": ["Already used for a different payment."]},
+        )
+    return existing
+
+
+def _refuse_duplicate_reference(reference: str) -> None:
+    if not reference:
+        return
+    existing = (
+        Payment.objects.filter(provider=Payment.Provider.OFFLINE, provider_reference=reference)
+        .select_related("booking")
+        .first()
+    )
+    if existing is not None:
+        _raise_duplicate_reference(reference, existing.booking.reference)
+
+
+def _raise_duplicate_reference(reference: str, booking_reference: str | None = None) -> NoReturn:
+    where = f" (booking {booking_reference})" if booking_reference else ""
+    message = f"A payment with reference {reference!r} is already recorded{where}; the same money is not counted twice."
+    raise ConflictError(message, code="duplicate_reference", fields={"reference": [message]})
+
+
+@transaction.atomic
+def record_offline_payment(
+    booking: Booking,
+    *,
+    amount: int,
+    method: str,
+    reference: str,
+    actor,
+    idempotency_key: str = "",
+    currency: str | None = None,
+    request=None,
+) -> Payment:
+    """Staff record money received outside a gateway (a bank transfer seen on the statement, cash, a card
+    terminal): a succeeded ``Payment``, ``booking.paid`` grows by ``amount``, the action is audited and
+    ``payment.processed`` published (its consumer confirms the booking once nothing is due now).
+
+    ``amount`` is an int of minor units of the booking's currency (``currency``, when given, must be it), never
+    more than the balance: an overpayment is refused (the surplus would be a refund to make, not a payment to
+    keep). A reference is required for a bank transfer and may not repeat one already recorded. The same
+    ``idempotency_key`` returns the same payment (a retried form or API call records nothing twice)."""
+    reference = (reference or "").strip()
+    idempotency_key = (idempotency_key or "").strip()
+    _clean_offline_input(booking, amount, method, reference, currency, idempotency_key)
+    replayed = _replayed(booking, idempotency_key, amount, method, reference)
+    if replayed is not None:
+        return replayed
+
+    # Every change of a booking's paid amount is serialised on its row: two clerks recording the last of the
+    # balance at once are decided one after the other, on committed numbers.
+    booking = Booking.objects.select_for_update().get(pk=booking.pk)
+    replayed = _replayed(booking, idempotency_key, amount, method, reference)  # committed while we waited
+    if replayed is not None:
+        return replayed
+    if booking.status not in PAYABLE_STATUSES:
+        raise ConflictError(
+            f"Booking {booking.reference} is {booking.get_status_display().lower()}; payments are recorded only "
+            f"while it is on hold, awaiting payment or confirmed.",
+            code="not_payable",
+            fields={"status": [booking.status]},
+        )
+    balance = booking.balance
+    if balance <= 0:
+        raise ConflictError(
+            f"Booking {booking.reference} is paid in full; there is nothing to record.", code="nothing_due"
+        )
+    if amount > balance:
+        raise DomainError(
+            f"{_money(amount, booking.currency)} is more than the balance of {_money(balance, booking.currency)}; "
+            f"record at most the balance (an overpayment would have to be refunded).",
+            code="overpayment",
+            fields={"amount": [f"At most {_money(balance, booking.currency)}."]},
+        )
+    _refuse_duplicate_reference(reference)
+
+    payment = Payment(
+        booking=booking,
+        provider=Payment.Provider.OFFLINE,
+        method=method,
+        amount=amount,
+        currency=booking.currency,
+        status=Payment.Status.SUCCEEDED,
+        provider_reference=reference,
+        idempotency_key=idempotency_key,
+        recorded_by=actor if getattr(actor, "pk", None) else None,
+        succeeded_at=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            payment.save()
+    except IntegrityError as error:  # a concurrent payment on another booking took the key or the reference
+        if "payment_unique_provider_reference" in str(error):
+            _raise_duplicate_reference(reference)
+        if "payment_unique_idempotency_key" in str(error):
+            raise ConflictError(
+                "This idempotency key was already used for a different payment.",
+                code="idempotency_key_reused",
+            ) from None
+        raise
+
+    paid_before = booking.paid
+    booking.paid += amount
+    booking.save(update_fields=["paid", "updated_at"])
+    audit.record(
+        audit.Action.CREATE,
+        actor=actor,
+        target=payment,
+        request=request,
+        changes={
+            "booking": [None, booking.reference],
+            "amount": [None, amount],
+            "currency": [None, booking.currency],
+            "method": [None, method],
+            "reference": [None, reference],
+            "booking_paid": [paid_before, booking.paid],
+        },
+    )
+    publish(
+        "payment.processed",
+        booking,
+        {
+            "reference": booking.reference,
+            "payment": str(payment.pk),
+            "amount": amount,
+            "currency": booking.currency,
+            "provider": payment.provider,
+            "method": method,
+        },
+    )
+    return payment
