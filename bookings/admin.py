@@ -1,8 +1,20 @@
-"""Bookings in the back office. Read-only until the booking services (state machine) exist: every change to a
-booking goes through them, never through a form."""
+"""Bookings in the back office. The model pages are read-only: every change to a booking goes through a service,
+from the action pages on the booking's page (``bookings.views_backoffice``), never through a model form. Also
+serves the booking's documents and the departure manifest."""
+
+import datetime as dt
+import re
+from functools import partial
+from zoneinfo import ZoneInfo
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
+from django.db.models import Exists, OuterRef, Subquery
+from django.urls import path
+from django.utils import timezone
 
+from bookings import views_backoffice as views
 from bookings.models import (
     Booking,
     BookingItem,
@@ -14,8 +26,12 @@ from bookings.models import (
     StatusChange,
     Traveller,
 )
+from bookings.views_backoffice import money
+from core.pii.fields import blind_lookup
 from tenants.admin import ReadOnlyAdmin
 from tenants.admin_sites import tenant_admin_site
+
+EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -34,11 +50,24 @@ class ItemInline(_ReadOnlyInline):
     fields = ["departure", "option", "units", "seats", "total"]
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("departure__option", "option")
+
 
 class TravellerInline(_ReadOnlyInline):
     model = Traveller
-    fields = ["unit_code", "first_name", "last_name", "nationality", "checked_in_at"]
+    fields = ["unit_code", "first_name", "last_name", "nationality", "check_in"]
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("item__departure__tour")
+
+    @admin.display(description="Check-in")
+    def check_in(self, obj) -> str:
+        if obj.checked_in_at is None:
+            return "Not checked in"
+        zone = obj.item.departure.tour.time_zone if obj.item else "UTC"
+        return f"Checked in {obj.checked_in_at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
 
 
 class StatusChangeInline(_ReadOnlyInline):
@@ -53,23 +82,163 @@ class ConsentInline(_ReadOnlyInline):
     readonly_fields = fields
 
 
+class DepartureDateFilter(admin.SimpleListFilter):
+    """Bookings with a departure in a period: the next 7 or 30 days, already departed, or a range of local dates
+    given as ``?departs_from=YYYY-MM-DD&departs_to=YYYY-MM-DD`` (both inclusive, in the tour's time zone)."""
+
+    title = "departure date"
+    parameter_name = "departs"
+    range_parameters = ("departs_from", "departs_to")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        for name in self.range_parameters:
+            if name in params:
+                self.used_parameters[name] = params.pop(name)[-1]
+
+    def expected_parameters(self):
+        return [self.parameter_name, *self.range_parameters]
+
+    def lookups(self, request, model_admin):
+        return [("next7", "Next 7 days"), ("next30", "Next 30 days"), ("past", "Departed")]
+
+    def _date(self, name: str) -> dt.date | None:
+        value = self.used_parameters.get(name)
+        if not value:
+            return None
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise IncorrectLookupParameters(f"{name} is a date, YYYY-MM-DD.") from None
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        items = BookingItem.objects.filter(booking=OuterRef("pk"))
+        periods = {
+            "next7": {
+                "departure__starts_at__gte": now,
+                "departure__starts_at__lt": now + dt.timedelta(days=7),
+            },
+            "next30": {
+                "departure__starts_at__gte": now,
+                "departure__starts_at__lt": now + dt.timedelta(days=30),
+            },
+            "past": {"departure__starts_at__lt": now},
+        }
+        value = self.value()
+        if value in periods:
+            queryset = queryset.filter(Exists(items.filter(**periods[value])))
+        elif value:
+            raise IncorrectLookupParameters("Unknown departure period.")
+        start, end = self._date("departs_from"), self._date("departs_to")
+        if start or end:
+            bounds = {}
+            if start:
+                bounds["departure__local_date__gte"] = start
+            if end:
+                bounds["departure__local_date__lte"] = end
+            queryset = queryset.filter(Exists(items.filter(**bounds)))
+        return queryset
+
+
 @admin.register(Booking, site=tenant_admin_site)
 class BookingAdmin(ReadOnlyAdmin):
+    """Read-only: every change goes through a service, from the action pages linked on the booking's page."""
+
     list_display = [
         "reference",
         "status",
         "channel",
         "agency",
-        "agent_reference",
-        "currency",
-        "total",
+        "lead_name",
+        "first_departure",
+        "total_amount",
+        "balance_amount",
         "created_at",
     ]
-    list_filter = ["status", "channel", "agency"]
+    list_filter = [
+        "status",
+        "channel",
+        "agency",
+        DepartureDateFilter,
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    list_select_related = ["agency"]
     search_fields = ["reference", "agent_reference"]
+    search_help_text = "A booking reference, an agent reference, or the lead customer's exact email address."
     date_hierarchy = "created_at"
     inlines = [ItemInline, TravellerInline, StatusChangeInline, ConsentInline]
     exclude = ["lead_email_index"]
+
+    def get_queryset(self, request):
+        # A correlated subquery rather than Min() over a join: the list's COUNT queries can then leave it out.
+        first_date = (
+            BookingItem.objects.filter(booking=OuterRef("pk"))
+            .order_by("departure__starts_at")
+            .values("departure__local_date")[:1]
+        )
+        return super().get_queryset(request).annotate(first_departure_date=Subquery(first_date))
+
+    @admin.display(description="Lead customer")
+    def lead_name(self, obj) -> str:
+        return obj.lead_name
+
+    @admin.display(description="First departure", ordering="first_departure_date")
+    def first_departure(self, obj):
+        return obj.first_departure_date
+
+    @admin.display(description="Total", ordering="total")
+    def total_amount(self, obj) -> str:
+        return money(obj.total, obj.currency)
+
+    @admin.display(description="Balance")
+    def balance_amount(self, obj) -> str:
+        return money(obj.balance, obj.currency)
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if EMAIL_LIKE.fullmatch(term):
+            # The address is stored encrypted: only its blind index can be matched, and only exactly.
+            results = results | queryset.filter(**blind_lookup(Booking, "lead_email_index", term))
+        return results, may_have_duplicates
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<uuid:object_id>/action/<slug:action>/",
+                view(partial(views.booking_action, model_admin=self)),
+                name="bookings_booking_action",
+            ),
+            path(
+                "<uuid:object_id>/documents/<uuid:document_id>/",
+                view(partial(views.document_download, model_admin=self)),
+                name="bookings_booking_document",
+            ),
+            path(
+                "manifest/<uuid:departure_id>/",
+                view(partial(views.departure_manifest_view, model_admin=self)),
+                name="bookings_departure_manifest",
+            ),
+            path(
+                "manifest/<uuid:departure_id>/csv/",
+                view(partial(views.departure_manifest_view, fmt="csv", model_admin=self)),
+                name="bookings_departure_manifest_csv",
+            ),
+            path(
+                "manifest/<uuid:departure_id>/pdf/",
+                view(partial(views.departure_manifest_view, fmt="pdf", model_admin=self)),
+                name="bookings_departure_manifest_pdf",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        booking = self.get_object(request, unquote(object_id))
+        if booking is not None and self.has_view_permission(request, booking):
+            extra_context = {**(extra_context or {}), **views.booking_page_context(request, booking)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Traveller, site=tenant_admin_site)

@@ -13,7 +13,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
 from django.db.models import Count
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 import inventory.services as inventory_services
 from core.errors import DomainError
@@ -190,13 +191,24 @@ class DepartureAdmin(ServiceErrorsAsFormErrors, AuditedModelAdmin):
         "sold",
         "free_seats",
         "status",
+        "manifest",
     ]
     list_filter = ["status", "tour", ("local_date", admin.DateFieldListFilter)]
     date_hierarchy = "local_date"
     search_fields = ["tour__title", "option__name", "notes"]
     list_select_related = ["tour", "option__tour"]
     ordering = ["starts_at"]
-    readonly_fields = ["tour", "option", "local_start", "allotted", "held", "sold", "free_seats", "schedule"]
+    readonly_fields = [
+        "tour",
+        "option",
+        "local_start",
+        "allotted",
+        "held",
+        "sold",
+        "free_seats",
+        "schedule",
+        "manifest",
+    ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = DepartureChangeForm if obj is not None else DepartureAddForm
@@ -215,6 +227,7 @@ class DepartureAdmin(ServiceErrorsAsFormErrors, AuditedModelAdmin):
             ("allotted", "held", "sold", "free_seats"),
             "cutoff_minutes",
             "notes",
+            "manifest",
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -227,6 +240,12 @@ class DepartureAdmin(ServiceErrorsAsFormErrors, AuditedModelAdmin):
     @admin.display(description="Free")
     def free_seats(self, obj) -> int:
         return obj.free
+
+    @admin.display(description="Manifest")
+    def manifest(self, obj) -> str:
+        # Who travels: served by the bookings back office (its own permission checks).
+        url = reverse("admin:bookings_departure_manifest", args=[obj.pk])
+        return format_html('<a href="{}">Manifest<span class="visually-hidden"> of {}</span></a>', url, obj)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
