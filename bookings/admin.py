@@ -170,6 +170,12 @@ class BookingAdmin(ReadOnlyAdmin):
     inlines = [ItemInline, TravellerInline, StatusChangeInline, ConsentInline]
     exclude = ["lead_email_index"]
 
+    def get_list_filter(self, request):
+        # Django's related filter lists every agency by name; only those who may see partners get it.
+        if request.user.has_perm("partners.view_agency"):
+            return self.list_filter
+        return [name for name in self.list_filter if name != "agency"]
+
     def get_queryset(self, request):
         # A correlated subquery rather than Min() over a join: the list's COUNT queries can then leave it out.
         first_date = (

@@ -455,3 +455,8 @@ def test_another_tenants_booking_and_documents_are_not_found(world, staff):
     assert client.get(_action(theirs, "unknown")).status_code == 404
     with tenant_context(other.tenant):
         assert _fresh(theirs).status == Booking.Status.ON_HOLD
+
+
+def test_guides_do_not_get_the_agency_filter_that_would_list_partner_names(world, staff):
+    assert str(world.agency) not in staff("guide").get("/admin/bookings/booking/").content.decode()
+    assert str(world.agency) in staff("sales").get("/admin/bookings/booking/").content.decode()
