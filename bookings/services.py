@@ -17,16 +17,18 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Min, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller, new_reference
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
+from core.money import Money
 from events.outbox import publish
 from inventory import services as inventory
 from inventory.models import Hold
 from partners.models import Agency
 from partners.selectors import contract_on
+from payments.services import amount_due_now
 from tenants import audit
 from tenants.models import Tenant
 from tours import pricing
@@ -284,6 +286,8 @@ def _clean_traveller(values: dict, label: str) -> dict:
                     value = dt.date.fromisoformat(value)
                 except ValueError:
                     raise _invalid(f"{label}: the date of birth is YYYY-MM-DD.", "travellers") from None
+            if value and (isinstance(value, dt.datetime) or not isinstance(value, dt.date)):
+                raise _invalid(f"{label}: the date of birth is YYYY-MM-DD.", "travellers")
             if value and value >= timezone.localdate():
                 raise _invalid(f"{label}: the date of birth must be in the past.", "travellers")
             cleaned[name] = value.isoformat() if value else ""
@@ -396,7 +400,7 @@ def update_travellers(
     travellers = {str(t.pk): t for t in booking.travellers.filter(pk__in=_valid_uuids(changes))}
     changed_fields: dict[str, list[str]] = {}
     for traveller_id, values in changes.items():
-        traveller = travellers.get(str(traveller_id))
+        traveller = travellers.get(next(iter(_valid_uuids([traveller_id])), None))
         if traveller is None:
             raise _invalid(f"Traveller {traveller_id} is not on this booking.", "travellers")
         if not isinstance(values, dict):
@@ -454,18 +458,21 @@ def credit_available(agency: Agency, on: dt.date | None = None) -> int | None:
     return contract.credit_limit - owed
 
 
-def _check_credit(booking: Booking) -> None:
+def _check_credit(booking: Booking, due: int | None = None) -> None:
+    """Refuse unless the agency's credit covers ``due`` more (default: the booking's balance; a confirmed booking
+    already counts in what the agency owes, so a change of it checks only the increase)."""
     # The agency row lock serialises every on-account confirmation of one agency: two agents racing for the last
     # of the credit are decided one after the other, on committed numbers.
     agency = Agency.objects.select_for_update().get(pk=booking.agency_id)
     available = credit_available(agency)
+    due = booking.balance if due is None else due
     if available is None:
         raise ConflictError(
             f"{agency} has no contract in force: it cannot book on account.", code="no_contract"
         )
-    if booking.balance > available:
+    if due > available:
         raise ConflictError(
-            f"{agency}'s credit does not cover this booking: {max(available, 0)} available, {booking.balance} due "
+            f"{agency}'s credit does not cover this booking: {max(available, 0)} available, {due} due "
             f"(minor units of {agency.currency}).",
             code="credit_exceeded",
         )
@@ -481,9 +488,10 @@ def confirm_booking(booking: Booking, *, actor=None, reason: str = "") -> Bookin
         if booking.currency != booking.agency.currency:
             raise ConflictError("On-account bookings are in the agency's currency.", code="currency_mismatch")
         _check_credit(booking)
-    elif booking.balance > 0:
+    elif (due := amount_due_now(booking)) > 0:
         raise ConflictError(
-            f"{booking.balance} (minor units of {booking.currency}) is still due; take the payment first.",
+            f"{Money(due, booking.currency).format(translation.get_language() or 'en')} is still due; take the "
+            "payment first.",
             code="payment_due",
         )
     for item in booking.items.select_related("hold"):
@@ -648,7 +656,131 @@ def expire_lapsed_bookings(now: dt.datetime | None = None, limit: int = 200) -> 
     return expired
 
 
-MOVABLE = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)
+CHANGEABLE = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)
+MOVABLE = CHANGEABLE  # the name other modules know
+
+
+def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
+    """The booking (locked by the caller) may still change, and ``item`` is one of its items, locked too."""
+    if booking.status not in CHANGEABLE:
+        raise ConflictError(
+            f"Booking {booking.reference} is {booking.get_status_display().lower()}; it cannot be {verb}.",
+            code="illegal_transition",
+            fields={"status": [booking.status]},
+        )
+    item_id = next(iter(_valid_uuids([getattr(item, "pk", item)])), None)
+    item = (
+        BookingItem.objects.select_for_update(of=("self",))
+        .select_related("hold", "departure")
+        .filter(pk=item_id, booking=booking)
+        .first()
+        if item_id
+        else None
+    )
+    if item is None:
+        raise _invalid("This item is not part of the booking.", "item")
+    return item
+
+
+def _redeemed_promo_code(booking: Booking) -> str | None:
+    """The promo code this booking used (its redemption is still counted), if any."""
+    return (
+        PromoRedemption.objects.filter(reference=str(booking.pk), released_at__isnull=True)
+        .values_list("promo__code", flat=True)
+        .first()
+    )
+
+
+def _requote(booking: Booking, departure, units: dict[str, int]) -> pricing.Quote:
+    """A fresh price for changed seats, for the same buyer. A booking keeps the promo code it was sold with: its
+    one use is already counted (the redemption stays, no new use is taken) and the code's terms apply to the new
+    seats; a code that can no longer be applied refuses the change rather than silently dropping the discount."""
+    code = _redeemed_promo_code(booking)
+    try:
+        quote = pricing.quote(
+            departure.option,
+            departure,
+            units,
+            _pricing_channel(booking.channel),
+            agency=booking.agency,
+            currency=booking.currency,
+            promo_code=code,
+            promo_redeemed=code is not None,
+        )
+    except DomainError as error:
+        if code is None or not error.code.startswith("promo_"):
+            raise
+        raise ConflictError(
+            f"The booking's promo code {code} no longer applies ({error.message}); the booking cannot be "
+            "re-priced with it. Ask the operator to change it.",
+            code="promo_no_longer_valid",
+            fields={"promo_code": [error.message]},
+        ) from None
+    return quote
+
+
+def _swap_hold(booking: Booking, item: BookingItem, departure, units: dict[str, int], purpose: str) -> Hold:
+    """Give back the item's seats and take ``units`` on ``departure`` instead, sold if they were sold.
+
+    Old seats go first so that a smaller or larger change on the same departure can reuse them. Nobody sees the
+    moment in between: the first UPDATE of a departure row locks it until our commit, and a refusal to take the
+    new seats (409 not_enough_seats, …) rolls the whole change back, old seats included. An unconfirmed booking's
+    new hold lapses when the old one would have: changing a booking buys no time."""
+    now = timezone.now()
+    old = item.hold
+    sold = booking.status == S.CONFIRMED
+    ttl = None
+    if sold:
+        if old is not None and old.status == Hold.Status.CONVERTED:
+            inventory.release_sold_hold(old)
+        elif old is not None and old.status == Hold.Status.ACTIVE:
+            inventory.release_hold(old)
+    else:
+        if old is None or old.status != Hold.Status.ACTIVE or old.expires_at <= now:
+            raise ConflictError(
+                f"The seats of booking {booking.reference} have lapsed; it cannot be changed.",
+                code="hold_expired",
+            )
+        ttl = max(1, int((old.expires_at - now).total_seconds()))
+        inventory.release_hold(old)
+    channel = Channel.TRADE if booking.agency_id else Channel.RETAIL
+    new = inventory.place_hold(
+        departure, units, channel, f"{purpose}:{uuid7()}", agency=booking.agency, ttl=ttl
+    )
+    if sold:
+        inventory.convert_hold(new)
+    return new
+
+
+def _save_changed_item(
+    booking: Booking, item: BookingItem, departure, hold: Hold, quote: pricing.Quote
+) -> int:
+    """Store the item's new seats and price; returns the price difference (added to the booking's total)."""
+    difference = quote.total.amount - item.total
+    item.departure, item.option, item.hold = departure, departure.option, hold
+    item.units, item.seats = hold.units, hold.seats
+    item.quote, item.total = quote.as_snapshot(), quote.total.amount
+    item.save(update_fields=["departure", "option", "hold", "units", "seats", "quote", "total"])
+    booking.total += difference
+    if booking.status != S.CONFIRMED:
+        booking.expires_at = Hold.objects.filter(
+            booking_item__booking=booking, status=Hold.Status.ACTIVE
+        ).aggregate(first=Min("expires_at"))["first"]
+    if booking.on_account and difference > 0:
+        # A confirmed booking already counts in what the agency owes (at its old total): only the increase needs
+        # credit. An unconfirmed one is checked in full now, and again when it is confirmed.
+        _check_credit(booking, difference if booking.status == S.CONFIRMED else booking.balance)
+    booking.save(update_fields=["total", "expires_at", "updated_at"])
+    return difference
+
+
+def _not_started(item: BookingItem, verb: str) -> None:
+    if item.departure.starts_at <= timezone.now():
+        raise ConflictError(
+            f"The departure of {item.departure.starts_at:%Y-%m-%d %H:%M} UTC has started; the booking cannot be "
+            f"{verb}.",
+            code="departure_started",
+        )
 
 
 @transaction.atomic
@@ -659,46 +791,113 @@ def move_departure(
     given back in one transaction (never both, never neither, as anyone else sees it); the item is re-priced and
     the difference announced in ``booking.modified``."""
     booking = _locked(booking)
-    if booking.status not in MOVABLE:
-        raise ConflictError(
-            f"Booking {booking.reference} is {booking.get_status_display().lower()}; it cannot be moved.",
-            code="illegal_transition",
-            fields={"status": [booking.status]},
-        )
-    item = BookingItem.objects.select_related("hold", "departure").get(pk=item.pk, booking=booking)
+    item = _changeable(booking, item, "moved")
     if departure.pk == item.departure_id:
         raise _invalid("The booking is already on this departure.", "departure")
     if departure.tour_id != item.departure.tour_id:
         raise _invalid(
             "A booking moves to another date of the same tour; book the other tour instead.", "departure"
         )
-    old_hold = item.hold
-    channel = Channel.TRADE if booking.agency_id else Channel.RETAIL
-    new_hold = inventory.place_hold(departure, item.units, channel, f"move:{uuid7()}", agency=booking.agency)
-    quote = pricing.quote(
-        departure.option, departure, item.units, _pricing_channel(booking.channel), agency=booking.agency
-    )
-    if quote.currency != booking.currency:
-        raise _invalid("The new date is priced in another currency.", "departure")
-    if old_hold is not None and old_hold.status == Hold.Status.CONVERTED:
-        inventory.convert_hold(new_hold)
-        inventory.release_sold_hold(old_hold)
-    elif old_hold is not None and old_hold.status == Hold.Status.ACTIVE:
-        inventory.release_hold(old_hold)
-    difference = quote.total.amount - item.total
-    item.departure, item.option, item.hold = departure, departure.option, new_hold
-    item.quote, item.total = quote.as_snapshot(), quote.total.amount
-    item.save(update_fields=["departure", "option", "hold", "quote", "total"])
-    booking.total += difference
-    if booking.status != S.CONFIRMED:
-        booking.expires_at = new_hold.expires_at
-    booking.save(update_fields=["total", "expires_at", "updated_at"])
+    _not_started(item, "moved")
+    quote = _requote(booking, departure, item.units)
+    hold = _swap_hold(booking, item, departure, item.units, "move")
+    difference = _save_changed_item(booking, item, departure, hold, quote)
     publish(
         "booking.modified",
         booking,
         {
             "reference": booking.reference,
+            "change": "departure",
+            "item": str(item.pk),
             "moved_to": str(departure.pk),
+            "difference": difference,
+            "reason": reason,
+            "by": _actor_label(actor),
+        },
+    )
+    return booking
+
+
+def _clean_units(units) -> dict[str, int]:
+    if not isinstance(units, dict) or not all(isinstance(code, str) for code in units):
+        raise _invalid('Give the new count per unit type, e.g. {"adult": 2}.', "units")
+    for code, count in units.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise DomainError(
+                f"{code}: a whole number, 0 or more.",
+                code="invalid",
+                fields={f"units.{code}": ["A whole number, 0 or more."]},
+            )
+    cleaned = {code: count for code, count in units.items() if count}
+    if not cleaned:
+        raise _invalid("A booking keeps at least one traveller; cancel it instead.", "units")
+    return cleaned
+
+
+@transaction.atomic
+def modify_booking(
+    booking: Booking,
+    item: BookingItem,
+    units: dict[str, int],
+    *,
+    remove_travellers: Sequence = (),
+    actor=None,
+    reason: str = "",
+) -> Booking:
+    """Change the units of one item on the same departure (travellers join or leave): its seats are swapped for
+    the new count in one transaction, the item re-priced, the difference announced in ``booking.modified``.
+
+    Named travellers must fit the new units: where a unit type's count drops below the travellers named for it,
+    the ones leaving are listed in ``remove_travellers`` (they are deleted) or the change is refused. Any named
+    traveller of the booking may be listed (their seat stays, unnamed, if its unit type does not drop)."""
+    booking = _locked(booking)
+    item = _changeable(booking, item, "changed")
+    _not_started(item, "changed")
+    new_units = _clean_units(units)
+    old_units = dict(item.units)
+    if new_units == old_units:
+        raise _invalid("These are the units booked already.", "units")
+
+    if isinstance(remove_travellers, (str, bytes)):
+        raise _invalid("Give a list of traveller ids.", "remove_travellers")
+    leaving = [str(traveller_id) for traveller_id in remove_travellers]
+    leaving_ids = set(_valid_uuids(leaving))
+    if len(_valid_uuids(leaving)) != len(leaving):
+        raise _invalid("Travellers to remove are given by their ids.", "remove_travellers")
+    travellers = list(booking.travellers.all())
+    unknown = leaving_ids - {str(traveller.pk) for traveller in travellers}
+    if unknown:
+        raise _invalid(f"Traveller {sorted(unknown)[0]} is not on this booking.", "remove_travellers")
+    other_items = [other for other in booking.items.all() if other.pk != item.pk]
+    allowed = _unit_allowance(other_items)
+    for code, count in new_units.items():
+        allowed[code] = allowed.get(code, 0) + count
+    staying: dict[str, int] = {}
+    for traveller in travellers:
+        if str(traveller.pk) not in leaving_ids:
+            staying[traveller.unit_code] = staying.get(traveller.unit_code, 0) + 1
+    for code, named in sorted(staying.items()):
+        if named > allowed.get(code, 0):
+            message = (
+                f"{named} {code!r} traveller(s) are named but {allowed.get(code, 0)} {code!r} would remain: "
+                f"say which {named - allowed.get(code, 0)} leave (remove_travellers)."
+            )
+            raise _invalid(message, "remove_travellers")
+
+    quote = _requote(booking, item.departure, new_units)
+    hold = _swap_hold(booking, item, item.departure, new_units, "modify")
+    difference = _save_changed_item(booking, item, item.departure, hold, quote)
+    if leaving_ids:
+        booking.travellers.filter(pk__in=leaving_ids).delete()
+    publish(
+        "booking.modified",
+        booking,
+        {
+            "reference": booking.reference,
+            "change": "units",
+            "item": str(item.pk),
+            "units": {"from": old_units, "to": item.units},
+            "removed_travellers": sorted(leaving_ids),
             "difference": difference,
             "reason": reason,
             "by": _actor_label(actor),

@@ -467,8 +467,11 @@ def quote(
     currency: str | None = None,
     promo_code: str | None = None,
     at: dt.datetime | None = None,
+    promo_redeemed: bool = False,
 ) -> Quote:
     """The price of ``units`` on ``departure`` for ``channel`` (and ``agency`` on the trade channel).
+    ``promo_redeemed``: the sale already holds one use of the code (re-pricing a changed booking), so its usage
+    limit does not count against it again.
 
     Error codes: invalid_channel, invalid_currency, departure_mismatch, agency_cannot_book, unknown_unit,
     invalid_count, no_units, no_price_list, no_rate, promo_invalid, promo_not_yet_valid, promo_expired,
@@ -545,7 +548,7 @@ def quote(
     promo = None
     if promo_code is not None and promo_code.strip():
         promo = find_promo(promo_code)
-        check_promo(promo, channel, currency, at)
+        check_promo(promo, channel, currency, at, uses=not promo_redeemed)
         discount = _discount_terms(promo)
     tax = None
     if price_list.tax_rate is not None:
