@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from bookings.models import Booking, Invoice, InvoiceSeries
 from core.errors import ConflictError, DomainError
+from core.money import round_minor
 from tenants.context import require_tenant_id
 from tenants.models import Tenant
 
@@ -44,15 +46,24 @@ def next_number(prefix: str) -> int:
 
 
 def _lines(booking: Booking) -> tuple[list[dict], int]:
+    """The quote lines of every item, with what the printed invoice needs to say which tour and day they are
+    for (the departure's date in the tour's time zone, as the traveller knows it)."""
     lines, tax = [], 0
     for item in booking.items.select_related("departure", "option__tour").order_by("departure__starts_at"):
+        tour = item.option.tour
         for line in item.quote.get("lines", []):
             if line["kind"] == "tax":
                 tax += line["amount"]
             if line["kind"] == "commission":
                 continue  # between operator and agency; not on the traveller's invoice
             lines.append(
-                {**line, "departure": item.departure.starts_at.isoformat(), "tour": item.option.tour.title}
+                {
+                    **line,
+                    "departure": item.departure.starts_at.isoformat(),
+                    "local_start": item.departure.starts_at.astimezone(ZoneInfo(tour.time_zone)).isoformat(),
+                    "tour": tour.title,
+                    "option": item.option.name,
+                }
             )
     return lines, tax
 
@@ -84,9 +95,20 @@ def issue_invoice(booking: Booking) -> Invoice:
     )
 
 
+def credited_so_far(invoice: Invoice) -> int:
+    """Minor units of ``invoice`` already credited (a positive number)."""
+    return -(invoice.credit_notes.aggregate(total=Sum("total"))["total"] or 0)
+
+
 @transaction.atomic
-def issue_credit_note(invoice: Invoice, amount: int, reason: str) -> Invoice:
-    """Credit ``amount`` (minor units, positive) of an invoice; all credit notes together never exceed it."""
+def issue_credit_note(
+    invoice: Invoice, amount: int, reason: str, *, source: str = "", details: dict | None = None
+) -> Invoice:
+    """Credit ``amount`` (minor units, positive) of an invoice; all credit notes together never exceed it.
+
+    ``source`` names what the credit note is for (e.g. the cancellation event): a second call with the same
+    source returns the credit note already issued instead of crediting twice. ``details`` (JSON values) go into
+    the printed line, e.g. the refund tier of a cancellation."""
     if invoice.kind != Invoice.Kind.INVOICE:
         raise DomainError(
             "A credit note credits an invoice.", code="invalid", fields={"invoice": ["Not an invoice."]}
@@ -100,13 +122,18 @@ def issue_credit_note(invoice: Invoice, amount: int, reason: str) -> Invoice:
     # Credit notes of one invoice are decided one at a time: under the booking's row lock (invoice rows cannot be
     # locked: FOR UPDATE needs the UPDATE privilege the runtime role does not have on them).
     Booking.objects.select_for_update().filter(pk=invoice.booking_id).first()
-    credited = -(invoice.credit_notes.aggregate(total=Sum("total"))["total"] or 0)
+    if source:
+        earlier = invoice.credit_notes.filter(lines__contains=[{"source": source}]).first()
+        if earlier is not None:
+            return earlier
+    credited = credited_so_far(invoice)
     if credited + amount > invoice.total:
         raise ConflictError(
             f"Only {invoice.total - credited} (minor units of {invoice.currency}) of {invoice} is left to credit.",
             code="credit_exceeds_invoice",
             fields={"amount": [f"At most {invoice.total - credited}."]},
         )
+    taxes = _credited_taxes(invoice, credited, amount)
     prefix = _series_prefix(invoice.tenant_id)
     return Invoice.objects.create(
         booking_id=invoice.booking_id,
@@ -116,8 +143,45 @@ def issue_credit_note(invoice: Invoice, amount: int, reason: str) -> Invoice:
         credits=invoice,
         currency=invoice.currency,
         total=-amount,
-        tax=0,
+        tax=sum(line["amount"] for line in taxes),
         lines=[
-            {"kind": "credit", "label": reason.strip(), "amount": -amount, "credits": invoice.display_number}
+            {
+                **(details or {}),
+                "kind": "credit",
+                "label": reason.strip(),
+                "amount": -amount,
+                "credits": invoice.display_number,
+                "source": source,
+            },
+            *taxes,
         ],
     )
+
+
+def _credited_taxes(invoice: Invoice, credited: int, amount: int) -> list[dict]:
+    """The tax inside a credit of ``amount`` (after ``credited`` already credited), per tax of the invoice, in
+    proportion to the invoice total. Rounded on the running total, so credit notes that together credit the whole
+    invoice give back exactly its tax, not a cent more or less."""
+    taxes: dict[tuple, dict] = {}
+    for line in invoice.lines:
+        if line["kind"] == "tax":
+            key = (line.get("code") or line["label"], line.get("percent"))
+            taxes.setdefault(key, {"code": key[0], "percent": key[1], "amount": 0})["amount"] += line[
+                "amount"
+            ]
+    lines = []
+    for tax in taxes.values():
+        before = round_minor(Decimal(tax["amount"]) * credited / invoice.total)
+        after = round_minor(Decimal(tax["amount"]) * (credited + amount) / invoice.total)
+        if after != before:
+            lines.append(
+                {
+                    "kind": "tax",
+                    "code": tax["code"],
+                    "label": f"of which {tax['code']}",
+                    "percent": tax["percent"],
+                    "amount": -(after - before),
+                    "informational": True,  # inside the credited amount, whether the prices included tax or not
+                }
+            )
+    return lines

@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 from bookings import api as bookings_api
+from bookings import api_checkin
 from inventory import api as inventory_api
 from inventory.views_public import availability_view
 from partners import api as partners_api
@@ -28,5 +29,6 @@ urlpatterns = [
     path("me/", accounts_api.MeView.as_view(), name="me"),
     path("quotes/", tours_api.QuoteView.as_view(), name="quote"),
     path("tours/<slug:slug>/availability/", availability_view, name="tour-availability"),
+    path("check-in/", api_checkin.CheckInView.as_view(), name="check-in"),
     *router.urls,
 ]

@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from bookings import views_checkin
 from core.openapi import CachedSchemaView
 from tenants.admin_sites import tenant_admin_site
 
@@ -17,5 +18,7 @@ urlpatterns = [
     path("api/v1/", include("tourops.api_urls")),
     path("api/v1/schema/", CachedSchemaView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("check-in/", views_checkin.enter_code, name="check_in_code"),
+    path("check-in/<str:token>/", views_checkin.check_in_page, name="check_in"),
     path("", include("portals.retail.urls")),
 ]
