@@ -25,7 +25,7 @@ from core.ids import uuid7
 from core.money import Money
 from events.outbox import publish
 from inventory import services as inventory
-from inventory.models import Hold
+from inventory.models import Departure, Hold
 from partners.models import Agency
 from partners.selectors import contract_on
 from payments.services import amount_due_now
@@ -589,10 +589,14 @@ def cancel_booking(
     _give_back_promo(booking)
     booking.cancelled_at = timezone.now()
     booking.expires_at = None
+    charge, credit = terms.charge, terms.credit
+    if refundable != terms.refundable:  # staff settled it: the customer's cost is what is kept of the money paid
+        charge = booking.paid - refundable
+        credit = booking.total - charge
     payload = {
         "refund_percent": terms.refund_percent,
-        "charge": terms.charge,
-        "credit": terms.credit,
+        "charge": charge,
+        "credit": credit,
         "refundable": refundable,
         "policy_refundable": terms.refundable,
     }
@@ -719,6 +723,16 @@ def _requote(booking: Booking, departure, units: dict[str, int]) -> pricing.Quot
     return quote
 
 
+def _lock_departures_in_order(old: Hold | None, departure) -> None:
+    """Lock the old hold, then both departure rows in id order, before moving seats between them: two bookings
+    moving in opposite directions at once would otherwise each hold one departure and wait for the other. (The
+    hold first, as the expiry sweep does: hold, then its departure.)"""
+    if old is not None:
+        Hold.objects.select_for_update(of=("self",)).filter(pk=old.pk).first()
+    ids = sorted({departure.pk, *([old.departure_id] if old is not None else [])})
+    list(Departure.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
 def _swap_hold(booking: Booking, item: BookingItem, departure, units: dict[str, int], purpose: str) -> Hold:
     """Give back the item's seats and take ``units`` on ``departure`` instead, sold if they were sold.
 
@@ -728,6 +742,7 @@ def _swap_hold(booking: Booking, item: BookingItem, departure, units: dict[str, 
     new hold lapses when the old one would have: changing a booking buys no time."""
     now = timezone.now()
     old = item.hold
+    _lock_departures_in_order(old, departure)
     sold = booking.status == S.CONFIRMED
     ttl = None
     if sold:

@@ -142,6 +142,8 @@ def test_staff_override_the_refundable_amount_with_a_reason_and_it_is_audited():
         audit = AuditEvent.objects.get(target_id=str(booking.pk))
         history = booking.status_history.get(to_status="cancelled")
     assert (event.payload["refundable"], event.payload["policy_refundable"]) == (12000, 16000)
+    # The operator keeps 4,000 of the 16,000 paid: that is the charge, and the invoice is credited the rest.
+    assert (event.payload["charge"], event.payload["credit"]) == (4000, 12000)
     assert audit.actor_id == str(member.pk) and audit.target_type == "bookings.booking"
     assert audit.changes == {"refundable": [16000, 12000], "reason": [None, "goodwill: storm warning"]}
     assert history.reason == "goodwill: storm warning"

@@ -17,6 +17,7 @@ from inventory.models import Departure, Hold
 from inventory.services import place_hold
 from tenants.context import tenant_context
 from tests.bookings.world import LEAD, World
+from tests.catalogue import make_departure
 from tours.models import PromoCode
 
 pytestmark = pytest.mark.django_db
@@ -311,3 +312,53 @@ def test_growing_a_booking_racing_a_hold_for_the_last_seats_never_oversells():
         assert departure.held + departure.sold == 20 and departure.free == 0
         item.refresh_from_db()
         assert item.seats == (5 if outcomes["modify"] == "ok" else 2) == departure.sold
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_bookings_moving_in_opposite_directions_at_once_both_move():
+    world = World()
+    with tenant_context(world.tenant):
+        first_departure = world.fresh_departure()
+        second_departure = make_departure(
+            world.option, capacity=20, starts_at=first_departure.starts_at + dt.timedelta(days=1)
+        )
+        there = world.confirmed_booking("there", adults=2)
+        back_hold = place_hold(second_departure, {"adult": 2}, "trade", "back", agency=world.agency)
+        back = services.confirm_booking(
+            services.create_booking(
+                holds=[back_hold],
+                lead=LEAD,
+                channel="trade",
+                language="en",
+                agency=world.agency,
+                on_account=True,
+            )
+        )
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def shuttle(booking, away, home):
+        try:
+            for destination in [away, home] * 3:  # six moves, each raced by the other booking's opposite move
+                barrier.wait(timeout=20)
+                with tenant_context(world.tenant):
+                    services.move_departure(booking, booking.items.get(), destination)
+                outcomes.append("ok")
+        except Exception as error:  # a deadlock would land here
+            outcomes.append(error)
+            barrier.abort()
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=shuttle, args=(there, second_departure, first_departure)),
+        threading.Thread(target=shuttle, args=(back, first_departure, second_departure)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcomes == ["ok"] * 12, outcomes
+    with tenant_context(world.tenant):
+        assert Departure.objects.get(pk=first_departure.pk).sold == 2
+        assert Departure.objects.get(pk=second_departure.pk).sold == 2
