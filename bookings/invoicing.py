@@ -68,13 +68,22 @@ def _lines(booking: Booking) -> tuple[list[dict], int]:
     return lines, tax
 
 
+def current_invoice(booking: Booking) -> Invoice | None:
+    """The booking's latest invoice (after a priced change, the earlier ones are credited in full)."""
+    return booking.invoices.filter(kind=Invoice.Kind.INVOICE).order_by("-issued_at", "-number").first()
+
+
 @transaction.atomic
 def issue_invoice(booking: Booking) -> Invoice:
     """The booking's invoice (issued once; asking again returns it)."""
     booking = Booking.objects.select_for_update().get(pk=booking.pk)
-    existing = booking.invoices.filter(kind=Invoice.Kind.INVOICE).first()
+    existing = current_invoice(booking)
     if existing is not None:
         return existing
+    return _new_invoice(booking)
+
+
+def _new_invoice(booking: Booking) -> Invoice:
     if booking.status not in INVOICEABLE:
         raise ConflictError(
             f"Booking {booking.reference} is {booking.get_status_display().lower()}: only confirmed bookings are "
@@ -93,6 +102,29 @@ def issue_invoice(booking: Booking) -> Invoice:
         tax=tax,
         lines=lines,
     )
+
+
+@transaction.atomic
+def reinvoice_after_change(booking: Booking, *, source: str) -> list[Invoice]:
+    """After a priced change of an invoiced booking (other units, another date), the invoice no longer says what
+    was sold: it is credited in full and a new invoice issued for the booking as it is now (the usual correction:
+    an issued invoice is never edited). Returns the documents issued: [credit note, invoice], or [] when the
+    current invoice already matches (a retried consumer, or a change that does not touch the invoice)."""
+    booking = Booking.objects.select_for_update().get(pk=booking.pk)
+    invoice = current_invoice(booking)
+    if invoice is None or booking.status not in INVOICEABLE:
+        return []  # not invoiced yet: the confirmation's invoice will show the booking as it is then
+    lines, _tax = _lines(booking)
+    if invoice.total == booking.total and invoice.lines == lines:
+        return []
+    left = invoice.total - credited_so_far(invoice)
+    issued = []
+    if left > 0:
+        issued.append(
+            issue_credit_note(invoice, left, f"Booking {booking.reference} changed; replaced", source=source)
+        )
+    issued.append(_new_invoice(booking))
+    return issued
 
 
 def credited_so_far(invoice: Invoice) -> int:

@@ -288,8 +288,10 @@ class Document(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "booking", "kind", "version"], name="document_unique_version"
+            models.UniqueConstraint(  # invoices and credit notes are one document per Invoice row instead
+                fields=["tenant", "booking", "version"],
+                name="document_unique_voucher_version",
+                condition=Q(kind="voucher"),
             ),
             models.UniqueConstraint(
                 fields=["tenant", "invoice"],

@@ -4,7 +4,7 @@ state: events are not ordered, and a consumer may run after the booking moved on
 from __future__ import annotations
 
 from bookings import documents, invoicing
-from bookings.models import Booking, Invoice
+from bookings.models import Booking
 from events.registry import consumer
 
 
@@ -17,7 +17,7 @@ def invoice_pdf(event) -> None:
     """The invoice's PDF. The invoice itself may not exist yet (the invoicing consumer runs in parallel):
     ``issue_invoice`` makes it or returns it."""
     booking = _booking(event)
-    invoice = booking.invoices.filter(kind=Invoice.Kind.INVOICE).first()
+    invoice = invoicing.current_invoice(booking)
     if invoice is None:
         if booking.status not in invoicing.INVOICEABLE:
             return  # cancelled before it was invoiced: nothing to print
@@ -33,12 +33,23 @@ def voucher(event) -> None:
         documents.issue_voucher(booking)
 
 
+@consumer("booking.modified", name="bookings.reinvoice")
+def reinvoice(event) -> None:
+    """A confirmed booking re-priced (other units or date): its invoice is replaced by a credit note and a new
+    invoice, and both get their PDFs."""
+    if event.payload.get("change") not in ("units", "departure"):
+        return  # traveller details are not on the invoice
+    booking = _booking(event)
+    for document in invoicing.reinvoice_after_change(booking, source=f"booking.modified:{event.pk}"):
+        documents.issue_invoice_document(document)
+
+
 @consumer("booking.cancelled", name="bookings.cancellation_credit_note")
 def cancellation_credit_note(event) -> None:
     """Credit the invoice by what the cancellation terms give back (``credit`` in the event), once per
     cancellation, never more than is left to credit; and the credit note's PDF."""
     booking = _booking(event)
-    invoice = booking.invoices.filter(kind=Invoice.Kind.INVOICE).first()
+    invoice = invoicing.current_invoice(booking)
     if invoice is None:
         return  # never invoiced (cancelled before confirmation, or before the invoice was made)
     source = f"booking.cancelled:{event.pk}"
