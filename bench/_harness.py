@@ -60,3 +60,39 @@ def bench_database(prefix: str, timeout: float) -> Iterator[str]:
         if started.postgres or started.valkey:
             devservices.stop_services(postgres=started.postgres, valkey=started.valkey)
         watchdog.cancel()
+
+
+# --- processes the benchmarks start (web server, worker) ----------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_env(database: str) -> dict[str, str]:
+    """This process's environment with both database URLs pointing at ``database`` (for the processes a benchmark
+    starts against its throwaway database)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "DATABASE_OWNER_URL"):
+        env[name] = urlunsplit(urlsplit(env[name])._replace(path=f"/{database}"))
+    return env
+
+
+def stop_process_group(process, grace: float = 15.0) -> None:
+    """SIGTERM to the process group a benchmark started (``start_new_session=True``), SIGKILL after ``grace``."""
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)

@@ -50,3 +50,16 @@ def test_availability_bench_serves_without_errors():
         "200",
     )
     assert result["errors"] == 0 and result["requests"] > 0, result
+
+
+def test_booking_flow_bench_confirms_and_finishes_every_booking():
+    """Three bookings through the API against uvicorn and a Celery worker; each gets its invoice, invoice PDF,
+    voucher and confirmation email from the consumers (the bench's default expectations)."""
+    result = _run(
+        "booking_flow.py",
+        *("--bookings", "3", "--agencies", "2", "--tours", "1", "--wait", "45", "--timeout", "200"),
+    )
+    assert result["expect"] == ["invoice", "invoice_pdf", "voucher", "email"], result
+    assert (result["confirmed"], result["errors"], result["missing"]) == (3, 0, {}), result
+    assert result["seats_sold_match"] is True and result["dead_letters"] == 0, result
+    assert result["requests"] == 3 * 5 and result["confirmed_to_documents_p95_ms"] is not None, result
