@@ -33,3 +33,10 @@ def render_pdf(template: str, context: dict) -> bytes:
     html = render_to_string(template, context)
     document = weasyprint.HTML(string=html, url_fetcher=_fetcher(), base_url=f"{STATIC_ROOT_FOR_PDF}/")
     return document.write_pdf()
+
+
+def warm_up() -> None:
+    import weasyprint
+
+    html = '<link rel="stylesheet" href="pdf/documents.css"><p>tourops <b>warm</b></p>'
+    weasyprint.HTML(string=html, url_fetcher=_fetcher(), base_url=f"{STATIC_ROOT_FOR_PDF}/").write_pdf()

@@ -35,8 +35,33 @@ def publish(name: str, aggregate: models.Model, payload: dict | None = None) -> 
         aggregate_id=str(aggregate.pk),
         payload=payload or {},
     )
-    transaction.on_commit(lambda: _request_relay(tenant_id, [event.pk]))
+    _relay_batch(tenant_id).event_ids.append(event.pk)
     return event
+
+
+class _RelayBatch:
+    """The events one transaction published, relayed by one task after it commits (a booking publishes three
+    events at once: one relay task, not three)."""
+
+    def __init__(self, tenant_id: uuid.UUID):
+        self.tenant_id = tenant_id
+        self.event_ids: list[uuid.UUID] = []
+
+    def __call__(self) -> None:
+        _request_relay(self.tenant_id, self.event_ids)
+
+
+def _relay_batch(tenant_id: uuid.UUID) -> _RelayBatch:
+    """This transaction's pending batch, or a new one registered to run on commit. A batch dropped by a rollback
+    is no longer pending, so the next event starts a new one. (An event added to a batch that an enclosing
+    savepoint's rollback drops waits for the sweep: delivery stays at least once.)"""
+    connection = transaction.get_connection()
+    for _savepoints, callback, _robust in connection.run_on_commit:
+        if isinstance(callback, _RelayBatch) and callback.tenant_id == tenant_id:
+            return callback
+    batch = _RelayBatch(tenant_id)
+    transaction.on_commit(batch)
+    return batch
 
 
 def _request_relay(tenant_id: uuid.UUID, event_ids: list[uuid.UUID]) -> None:

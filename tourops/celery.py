@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery, Task
-from celery.signals import before_task_publish, worker_init
+from celery.signals import before_task_publish, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tourops.settings")
 
@@ -52,3 +52,12 @@ def _check_keys(**kwargs) -> None:
     from core.pii.crypto import check_keys
 
     check_keys()
+
+
+@worker_process_init.connect
+def _warm_up_pdf_rendering(**kwargs) -> None:
+    """Load WeasyPrint and its fonts when a worker process starts (about a second), not in the first booking's
+    invoice."""
+    from core.pdf import warm_up
+
+    warm_up()

@@ -328,3 +328,16 @@ def test_two_relays_at_the_same_moment_publish_once(tenant, monkeypatch):
 
     assert sorted(counts) == [0, 1]
     assert len(sent) == 2  # two consumers of tests.happened, queued once each
+
+
+def test_events_of_one_transaction_are_relayed_by_one_task_and_a_rollback_starts_afresh(tenant, monkeypatch):
+    requested = []
+    monkeypatch.setattr(outbox, "_request_relay", lambda tenant_id, ids: requested.append(list(ids)))
+    with tenant_context(tenant):  # one transaction
+        first, second = _announce(tenant, "one"), _announce(tenant, "two")
+    with contextlib.suppress(RuntimeError), tenant_context(tenant):
+        _announce(tenant, "rolled back")
+        raise RuntimeError
+    with tenant_context(tenant):
+        third = _announce(tenant, "three")
+    assert requested == [[first.pk, second.pk], [third.pk]]
