@@ -122,9 +122,12 @@ class BookingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [HasApiAccess, BookingPermissions]
 
     def get_queryset(self):
-        queryset = Booking.objects.prefetch_related(
-            "items__departure", "items__option", "travellers", "status_history"
-        ).order_by("-created_at")
+        queryset = Booking.objects.order_by("-created_at")
+        if self.action in ("list", "retrieve") or getattr(self, "_for_answer", False):
+            # Actions only need the booking to hand to a service; what they answer is loaded afterwards.
+            queryset = queryset.prefetch_related(
+                "items__departure", "items__option", "travellers", "status_history"
+            )
         if self.action == "list":
             queryset = _filtered(queryset, self.request)
         return scope_to_partner(queryset, self.request)
@@ -134,6 +137,7 @@ class BookingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return {**super().get_serializer_context(), "with_terms": self.action != "list"}
 
     def _detail(self, booking: Booking, code: int = status.HTTP_200_OK) -> Response:
+        self._for_answer = True
         fresh = self.get_queryset().get(pk=booking.pk)
         return Response(BookingSerializer(fresh, context=self.get_serializer_context()).data, status=code)
 
