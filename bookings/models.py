@@ -68,6 +68,9 @@ class Booking(TenantModel):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     total = models.BigIntegerField(default=0, validators=[MinValueValidator(0)], help_text="Minor units.")
     paid = models.BigIntegerField(default=0, help_text="Minor units received, net of refunds.")
+    cancellation_charge = models.BigIntegerField(
+        null=True, blank=True, help_text="Minor units the customer owes for cancelling (set when cancelled)."
+    )
     internal_notes = models.TextField(
         blank=True, help_text="Staff only; never shown to the traveller or agency."
     )

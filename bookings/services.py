@@ -11,12 +11,14 @@ on-account trade booking within the agency's credit, or a total already paid (re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Min, Sum
+from django.db.models import Case, F, Max, Min, Sum, Value, When
 from django.utils import timezone, translation
 
 from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller, new_reference
@@ -33,7 +35,7 @@ from tenants import audit
 from tenants.models import Tenant
 from tours import pricing
 from tours import services as promotions
-from tours.models import Channel, PromoRedemption
+from tours.models import Channel, PromoCode, PromoRedemption
 
 S = Booking.Status
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -90,6 +92,26 @@ def _locked(booking: Booking) -> Booking:
     return Booking.objects.select_for_update().get(pk=booking.pk)
 
 
+def _lock_seats(booking: Booking) -> None:
+    """Lock the booking's holds, then their departures, each in id order (the inventory's lock order: holds, then
+    departures), before moving any seat: two multi-item bookings on the same departures, confirmed or cancelled at
+    once, would otherwise each lock one departure and wait for the other."""
+    hold_ids = list(
+        Hold.objects.select_for_update(of=("self",))
+        .filter(booking_item__booking=booking)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    departure_ids = sorted(set(booking.items.values_list("departure_id", flat=True)))
+    if hold_ids and departure_ids:
+        list(
+            Departure.objects.select_for_update(of=("self",))
+            .filter(pk__in=departure_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
 def _move(booking: Booking, to: str, *, actor=None, reason: str = "", payload: dict | None = None) -> Booking:
     """The one place a status changes: the transition is checked, the history written, the event published."""
     if to not in TRANSITIONS[booking.status]:
@@ -102,7 +124,9 @@ def _move(booking: Booking, to: str, *, actor=None, reason: str = "", payload: d
         actor_label=_actor_label(actor),
     )
     booking.status = to
-    booking.save(update_fields=["status", "confirmed_at", "cancelled_at", "expires_at", "updated_at"])
+    booking.save(
+        update_fields=["status", "confirmed_at", "cancelled_at", "expires_at", "cancellation_charge", "updated_at"]
+    )
     publish(f"booking.{to}", booking, {"reference": booking.reference, "status": to, **(payload or {})})
     return booking
 
@@ -127,6 +151,35 @@ def _pricing_channel(channel: str) -> str:
     return Channel.TRADE if channel == Booking.Channel.TRADE else Channel.RETAIL
 
 
+def _buyers_key(key: str, agency: Agency | None, actor) -> str:
+    """A client's idempotency key, within its buyer: two agencies (or two staff members) that happen to use the
+    same order number as their key never see each other's booking. Stored hashed (fixed length)."""
+    buyer = f"agency:{agency.pk}" if agency is not None else f"user:{getattr(actor, 'pk', None) or '-'}"
+    return hashlib.sha256(f"{buyer}\n{key}".encode()).hexdigest()
+
+
+def _replayed_booking(existing: Booking, holds: Sequence[Hold]) -> Booking:
+    """The booking a retried request made; the same key for other holds is a client bug, refused."""
+    made_from = set(existing.items.exclude(hold=None).values_list("hold_id", flat=True))
+    if made_from != {hold.pk for hold in holds}:
+        raise ConflictError(
+            "This Idempotency-Key was already used for a booking of other holds.",
+            code="idempotency_key_reused",
+            fields={"holds": ["Not the holds of the booking this key made."]},
+        )
+    return existing
+
+
+def _promo_per_item(promo_code: str | None, items: int) -> list[str | None]:
+    """Which items a promo code prices: a percentage applies to each item, a fixed amount off once per booking
+    (to the first item), as it counts one use."""
+    if not promo_code or items == 1:
+        return [promo_code] * items
+    if pricing.find_promo(promo_code).kind == PromoCode.Kind.FIXED:
+        return [promo_code] + [None] * (items - 1)
+    return [promo_code] * items
+
+
 @transaction.atomic
 def create_booking(
     *,
@@ -146,9 +199,14 @@ def create_booking(
     """A booking on hold from one or more active holds (their seats stay held until it is confirmed or lapses).
     The price is quoted now and snapshotted into each item. The same ``idempotency_key`` returns the same booking."""
     if idempotency_key:
+        idempotency_key = _buyers_key(idempotency_key, agency, actor)
         existing = Booking.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing
+            return _replayed_booking(existing, holds)
+    if language not in dict(settings.LANGUAGES):
+        raise _invalid(
+            f"Unknown language {language!r}; one of {', '.join(dict(settings.LANGUAGES))}.", "language"
+        )
     if channel not in Booking.Channel.values:
         raise _invalid(f"Unknown channel {channel!r}.", "channel")
     if not holds:
@@ -175,6 +233,7 @@ def create_booking(
             raise ConflictError(
                 "A hold is already part of a booking.", code="hold_in_use", fields={"holds": [str(hold.pk)]}
             )
+    codes = _promo_per_item(promo_code, len(locked))
     quotes = [
         pricing.quote(
             hold.departure.option,
@@ -182,9 +241,9 @@ def create_booking(
             hold.units,
             _pricing_channel(channel),
             agency=agency,
-            promo_code=promo_code,
+            promo_code=code,
         )
-        for hold in locked
+        for hold, code in zip(locked, codes, strict=True)
     ]
     currencies = {quote.currency for quote in quotes}
     if len(currencies) != 1:
@@ -322,8 +381,10 @@ def _add_travellers(
     """Name more travellers, within the units booked (counting those already named)."""
     allowed = _unit_allowance(items)
     given: dict[str, int] = {}
-    for code in booking.travellers.values_list("unit_code", flat=True):
+    seated: dict[tuple, int] = {}  # (item id, unit code) → travellers named on it
+    for code, item_id in booking.travellers.values_list("unit_code", "item_id"):
         given[code] = given.get(code, 0) + 1
+        seated[(item_id, code)] = seated.get((item_id, code), 0) + 1
     added = []
     for index, person in enumerate(travellers):
         label = f"Traveller {index + 1}"
@@ -346,12 +407,21 @@ def _add_travellers(
         added.append(
             Traveller.objects.create(
                 booking=booking,
-                item=next((item for item in items if person.unit_code in item.units), None),
+                item=_item_with_room(items, person.unit_code, seated),
                 unit_code=person.unit_code,
                 **fields,
             )
         )
     return added
+
+
+def _item_with_room(items: Sequence[BookingItem], unit_code: str, seated: dict[tuple, int]) -> BookingItem | None:
+    """The first item (in departure order) with an unnamed seat of this unit type; counts the traveller in."""
+    for item in sorted(items, key=lambda item: (item.departure.starts_at, str(item.pk))):
+        if seated.get((item.pk, unit_code), 0) < item.units.get(unit_code, 0):
+            seated[(item.pk, unit_code)] = seated.get((item.pk, unit_code), 0) + 1
+            return item
+    return None
 
 
 def details_cutoff(booking: Booking) -> dt.datetime | None:
@@ -410,7 +480,7 @@ def update_travellers(
             setattr(traveller, name, value)
         traveller.save(update_fields=list(cleaned))
         changed_fields[str(traveller.pk)] = sorted(cleaned)
-    added = _add_travellers(booking, list(booking.items.all()), add)
+    added = _add_travellers(booking, list(booking.items.select_related("departure")), add)
     booking.save(update_fields=["updated_at"])
     audit.record(  # field names only: the values are personal data
         audit.Action.CHANGE,
@@ -445,17 +515,25 @@ def _valid_uuids(values) -> list[str]:
 
 def credit_available(agency: Agency, on: dt.date | None = None) -> int | None:
     """The agency's credit limit minus what it owes on account (computed from the bookings, never a counter), in
-    minor units of its currency; None without a contract in force."""
+    minor units of its currency; None without a contract in force. A cancelled booking still owes its
+    cancellation charge until paid."""
     contract = contract_on(agency, on or timezone.localdate())
     if contract is None:
         return None
-    owed = (
-        Booking.objects.filter(agency=agency, on_account=True, status__in=CREDIT_USING).aggregate(
-            owed=Sum(F("total") - F("paid"))
-        )["owed"]
-        or 0
-    )
-    return contract.credit_limit - owed
+    owed = Booking.objects.filter(agency=agency, on_account=True).aggregate(
+        owed=Sum(
+            Case(
+                When(status__in=CREDIT_USING, then=F("total") - F("paid")),
+                When(
+                    status__in=(S.CANCELLED, S.REFUNDED),
+                    cancellation_charge__gt=F("paid"),
+                    then=F("cancellation_charge") - F("paid"),
+                ),
+                default=Value(0),
+            )
+        )
+    )["owed"]
+    return contract.credit_limit - (owed or 0)
 
 
 def _check_credit(booking: Booking, due: int | None = None) -> None:
@@ -494,6 +572,7 @@ def confirm_booking(booking: Booking, *, actor=None, reason: str = "") -> Bookin
             "payment first.",
             code="payment_due",
         )
+    _lock_seats(booking)
     for item in booking.items.select_related("hold"):
         if item.hold is not None:
             inventory.convert_hold(item.hold)
@@ -579,6 +658,7 @@ def cancel_booking(
             changes={"refundable": [terms.refundable, refundable_override], "reason": [None, reason.strip()]},
         )
         refundable = refundable_override
+    _lock_seats(booking)
     for item in booking.items.select_related("hold"):
         if item.hold is None:
             continue
@@ -590,9 +670,11 @@ def cancel_booking(
     booking.cancelled_at = timezone.now()
     booking.expires_at = None
     charge, credit = terms.charge, terms.credit
-    if refundable != terms.refundable:  # staff settled it: the customer's cost is what is kept of the money paid
-        charge = booking.paid - refundable
+    if refundable != terms.refundable:
+        # Giving back more than the policy lowers the charge by as much (goodwill), giving back less raises it.
+        charge = min(max(terms.charge - (refundable - terms.refundable), 0), booking.total)
         credit = booking.total - charge
+    booking.cancellation_charge = charge
     payload = {
         "refund_percent": terms.refund_percent,
         "charge": charge,
@@ -609,6 +691,7 @@ def expire_booking(booking: Booking) -> Booking:
     booking = _locked(booking)
     if S.EXPIRED not in TRANSITIONS[booking.status]:
         raise IllegalTransition(booking, S.EXPIRED)
+    _lock_seats(booking)
     for item in booking.items.select_related("hold"):
         if item.hold is not None and item.hold.status == Hold.Status.ACTIVE:
             inventory.release_hold(item.hold)
@@ -664,6 +747,15 @@ CHANGEABLE = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)
 MOVABLE = CHANGEABLE  # the name other modules know
 
 
+def _locked_for_change(booking: Booking) -> Booking:
+    """The booking locked, and for an on-account booking its agency too, before any seat: a change may need the
+    agency's credit, and confirmations lock the agency before seats (the other order deadlocked)."""
+    booking = _locked(booking)
+    if booking.on_account:
+        Agency.objects.select_for_update().filter(pk=booking.agency_id).first()
+    return booking
+
+
 def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
     """The booking (locked by the caller) may still change, and ``item`` is one of its items, locked too."""
     if booking.status not in CHANGEABLE:
@@ -695,11 +787,11 @@ def _redeemed_promo_code(booking: Booking) -> str | None:
     )
 
 
-def _requote(booking: Booking, departure, units: dict[str, int]) -> pricing.Quote:
+def _requote(booking: Booking, item: BookingItem, departure, units: dict[str, int]) -> pricing.Quote:
     """A fresh price for changed seats, for the same buyer. A booking keeps the promo code it was sold with: its
     one use is already counted (the redemption stays, no new use is taken) and the code's terms apply to the new
     seats; a code that can no longer be applied refuses the change rather than silently dropping the discount."""
-    code = _redeemed_promo_code(booking)
+    code = item.quote.get("promo_code") if _redeemed_promo_code(booking) else None
     try:
         quote = pricing.quote(
             departure.option,
@@ -805,7 +897,7 @@ def move_departure(
     """Move one item's travellers to another departure of the same tour: the new seats are taken and the old ones
     given back in one transaction (never both, never neither, as anyone else sees it); the item is re-priced and
     the difference announced in ``booking.modified``."""
-    booking = _locked(booking)
+    booking = _locked_for_change(booking)
     item = _changeable(booking, item, "moved")
     if departure.pk == item.departure_id:
         raise _invalid("The booking is already on this departure.", "departure")
@@ -814,7 +906,7 @@ def move_departure(
             "A booking moves to another date of the same tour; book the other tour instead.", "departure"
         )
     _not_started(item, "moved")
-    quote = _requote(booking, departure, item.units)
+    quote = _requote(booking, item, departure, item.units)
     hold = _swap_hold(booking, item, departure, item.units, "move")
     difference = _save_changed_item(booking, item, departure, hold, quote)
     publish(
@@ -865,7 +957,7 @@ def modify_booking(
     Named travellers must fit the new units: where a unit type's count drops below the travellers named for it,
     the ones leaving are listed in ``remove_travellers`` (they are deleted) or the change is refused. Any named
     traveller of the booking may be listed (their seat stays, unnamed, if its unit type does not drop)."""
-    booking = _locked(booking)
+    booking = _locked_for_change(booking)
     item = _changeable(booking, item, "changed")
     _not_started(item, "changed")
     new_units = _clean_units(units)
@@ -899,7 +991,7 @@ def modify_booking(
             )
             raise _invalid(message, "remove_travellers")
 
-    quote = _requote(booking, item.departure, new_units)
+    quote = _requote(booking, item, item.departure, new_units)
     hold = _swap_hold(booking, item, item.departure, new_units, "modify")
     difference = _save_changed_item(booking, item, item.departure, hold, quote)
     if leaving_ids:

@@ -59,10 +59,11 @@ class StaffRolesOrPartnerRead(RolePermissions):
 
 
 def scope_to_partner(queryset, request, agency_field: str = "agency"):
-    """Staff see the tenant's rows; a booker only their agency's; anyone else nothing."""
+    """A booker sees only their agency's rows (even if they were also made staff: the narrower access wins);
+    staff the tenant's; anyone else nothing."""
+    partner = partner_of(request)
+    if partner is not None:
+        return queryset.filter(**{agency_field: partner.agency_id})
     if IsTenantMember().has_permission(request, None):
         return queryset
-    partner = partner_of(request)
-    if partner is None:
-        return queryset.none()
-    return queryset.filter(**{agency_field: partner.agency_id})
+    return queryset.none()

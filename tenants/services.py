@@ -96,6 +96,16 @@ def add_member(*, email: str, role: str, actor, full_name: str = "", request=Non
     user = find_or_create_user(email, full_name)
     if Membership.objects.filter(user=user).exists():
         raise DomainError(f"{user.email} is already a member of this team.", code="already_member")
+    from partners.models import PartnerUser
+
+    if PartnerUser.objects.filter(user=user).exists():
+        # Staff see every booking; a booker only their agency's. One person is never both (partners refuse the
+        # other direction), so an agency's account cannot widen its own access.
+        raise DomainError(
+            f"{user.email} books for a partner agency here; use another address for a team member.",
+            code="partner_account",
+            fields={"email": ["This address belongs to an agency booker."]},
+        )
     membership = Membership.objects.create(user=user, role=role)
     audit.record(
         audit.Action.CREATE,
