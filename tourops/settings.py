@@ -6,6 +6,7 @@ In development the launcher (``tourops.devservices``) writes the connection deta
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -207,6 +208,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "inventory-release-due-allotments": {"task": "inventory.release_due_allotments", "schedule": 300.0},
     "events-sweep-outbox": {"task": "events.sweep_outbox", "schedule": 60.0},
     "bookings-expire-lapsed": {"task": "bookings.expire_lapsed", "schedule": 60.0},
+    # Reminders 48 h before departure (once per booking), and a second ask for emails whose task was lost.
+    "bookings-send-reminders": {"task": "bookings.send_reminders", "schedule": 900.0},
     "inventory-extend-schedules": {
         "task": "inventory.extend_schedules",
         "schedule": crontab(hour=2, minute=30),
@@ -364,6 +367,7 @@ LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]  # our translations (emails, documents); compiled .mo files are committed
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
@@ -375,7 +379,18 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600  # set-password links (reset and invitation) expire after three days
+# Any Django backend (smtp with the EMAIL_HOST… settings below), or an email service through django-anymail, e.g.
+# EMAIL_BACKEND=anymail.backends.postmark.EmailBackend with ANYMAIL={"POSTMARK_SERVER_TOKEN": "..."} (JSON).
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+ANYMAIL = json.loads(env("ANYMAIL", "{}") or "{}")
+# Seconds: a hung SMTP server fails the attempt (retried) instead of blocking a worker.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "tourops <no-reply@tourops.localhost>")
 
 LOGGING = {
