@@ -381,7 +381,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600  # set-password links (reset and invitation) expire after three days
 # Any Django backend (smtp with the EMAIL_HOST… settings below), or an email service through django-anymail, e.g.
 # EMAIL_BACKEND=anymail.backends.postmark.EmailBackend with ANYMAIL={"POSTMARK_SERVER_TOKEN": "..."} (JSON).
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env("EMAIL_BACKEND", "core.mail.SummaryConsoleBackend")
 ANYMAIL = json.loads(env("ANYMAIL", "{}") or "{}")
 # Seconds: a hung SMTP server fails the attempt (retried) instead of blocking a worker.
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
