@@ -687,14 +687,20 @@ def cancel_booking(
 
 @transaction.atomic
 def expire_booking(booking: Booking) -> Booking:
-    """An unconfirmed booking whose holds lapsed: its seats are free again."""
+    """An unconfirmed booking whose holds lapsed: its seats are free again. ``hold.expired`` names the booking's
+    holds (holds outside bookings expire silently in the inventory: nobody waits for them)."""
     booking = _locked(booking)
     if S.EXPIRED not in TRANSITIONS[booking.status]:
         raise IllegalTransition(booking, S.EXPIRED)
     _lock_seats(booking)
+    lapsed = []
     for item in booking.items.select_related("hold"):
-        if item.hold is not None and item.hold.status == Hold.Status.ACTIVE:
+        if item.hold is None:
+            continue
+        if item.hold.status == Hold.Status.ACTIVE:
             inventory.release_hold(item.hold)
+        lapsed.append(str(item.hold_id))
+    publish("hold.expired", booking, {"reference": booking.reference, "holds": lapsed})
     _give_back_promo(booking)
     booking.expires_at = None
     return _move(booking, S.EXPIRED, reason="The seats were not confirmed in time.")

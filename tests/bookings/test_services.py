@@ -128,6 +128,9 @@ def test_expiry_frees_the_seats():
         services.expire_booking(booking)
         assert world.fresh_departure().held == 0
         assert Booking.objects.get(pk=booking.pk).status == "expired"
+        assert _events(booking)[-2:] == ["hold.expired", "booking.expired"]
+        lapsed = OutboxEvent.objects.get(aggregate_id=str(booking.pk), name="hold.expired")
+        assert lapsed.payload["holds"] == [str(booking.items.get().hold_id)]
 
 
 @pytest.mark.django_db
