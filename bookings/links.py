@@ -14,15 +14,20 @@ from tenants.routing import public_base_url
 SALT = "tourops.bookings.manage"
 
 
+def _signer() -> signing.Signer:
+    return signing.Signer(salt=SALT)
+
+
 def manage_token(booking: Booking) -> str:
-    return signing.dumps({"t": str(booking.tenant_id), "b": str(booking.pk)}, salt=SALT, compress=True)
+    """The same token every time for a booking (no timestamp): every email and page links the same address."""
+    return _signer().sign_object({"t": str(booking.tenant_id), "b": str(booking.pk)}, compress=True)
 
 
 def booking_for_manage_token(token: str) -> Booking | None:
     """The booking a token names, in the current tenant; None for a forged, altered or foreign token."""
     try:
-        data = signing.loads(token, salt=SALT)
-    except signing.BadSignature:
+        data = _signer().unsign_object(token)
+    except (signing.BadSignature, ValueError):
         return None
     if not isinstance(data, dict) or data.get("t") != str(require_tenant_id()):
         return None

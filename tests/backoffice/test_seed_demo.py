@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.db.models import Max, Min
 
 from accounts.models import User
+from bookings.links import manage_token
+from bookings.models import Booking
 from inventory.models import Allotment, Departure
 from partners.models import Contract, PartnerUser
 from tenants.checks import tenant_models
@@ -69,6 +71,11 @@ def test_seed_demo_builds_the_catalogue_and_is_idempotent():
             assert Contract.objects.get(agency=booker.agency).credit_limit > 0
             allotment = Allotment.objects.select_related("departure").first()
             assert allotment is not None and allotment.departure.allotted >= allotment.seats
+            bookings = {b.channel: b for b in Booking.objects.all()}
+            assert set(bookings) == {"trade", "retail"}
+            assert {b.status for b in bookings.values()} == {"confirmed"}
+            assert bookings["retail"].paid == bookings["retail"].total > 0
+            assert f"/booking/{manage_token(bookings['retail'])}/" in out.getvalue()
     assert tours >= 10
     assert {"MAD", "NOK", "EUR", "JPY"} <= currencies
     assert User.objects.get(email="partner@nordlys.demo").check_password(DEMO_PASSWORD)

@@ -19,6 +19,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 import inventory.services as inventory_services
 from accounts import mfa
 from accounts.models import User
+from bookings import services as booking_services
+from bookings.links import manage_url
+from bookings.models import Booking
 from inventory.models import Allotment, Departure
 from partners import services as partner_services
 from partners.models import Agency, AgencyContact, PartnerUser
@@ -96,7 +99,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        rows = []
+        rows, manage_pages = [], []
         admin = self._user(PLATFORM_ADMIN, "Platform Admin", superuser=True)
         rows.append(
             ("platform", f"http://platform.localhost:{options['port']}/admin/", admin, "platform admin")
@@ -135,7 +138,15 @@ class Command(BaseCommand):
                         "Partner (API)",
                     )
                 )
+                retail_booking = seed_bookings(tenant, partner)
+                if retail_booking is not None:
+                    manage_pages.append((tenant.slug, retail_booking))
         self._print(rows)
+        for slug, booking in manage_pages:
+            self.stdout.write(
+                f"  {slug:<8} a traveller's booking {booking.reference} (lead email {booking.lead_email}): "
+                f"{manage_url(booking)}"
+            )
 
     def _user(self, email: str, full_name: str, superuser: bool = False) -> User:
         user = User.objects.filter(email=email).first()
@@ -658,3 +669,55 @@ def _partner(tenant: Tenant, spec: dict, password: str) -> User:
                 agency, departure, 4, departure.starts_at - dt.timedelta(days=7)
             )
     return user
+
+
+# --- demo bookings ------------------------------------------------------------------------------------------------
+
+
+def seed_bookings(tenant: Tenant, partner: User) -> Booking | None:
+    """Two confirmed bookings to look at (once per tenant): one the partner agency booked on account, one a
+    traveller paid by bank transfer. Their emails and PDFs are made by the worker as soon as it starts. Returns the
+    traveller's booking (its manage link is printed)."""
+    from payments.services import record_offline_payment
+
+    if Booking.objects.exists():
+        return Booking.objects.filter(channel=Booking.Channel.RETAIL).order_by("created_at").first()
+    agency = PartnerUser.objects.get(user=partner).agency
+    soon = timezone.now() + dt.timedelta(days=10)
+    departures = list(
+        Departure.objects.filter(starts_at__gte=soon, status=Departure.Status.OPEN)
+        .select_related("option__tour")
+        .order_by("starts_at")[:40]
+    )
+    trade_departure = departures[0]
+    retail_departure = next((d for d in departures if d.tour_id != trade_departure.tour_id), departures[-1])
+    language = tenant.default_language
+
+    def traveller(first: str, last: str) -> booking_services.TravellerDetails:
+        return booking_services.TravellerDetails(unit_code="adult", first_name=first, last_name=last)
+
+    trade = booking_services.create_booking(
+        holds=[
+            inventory_services.place_hold(trade_departure, {"adult": 2}, "trade", "demo-trade", agency=agency)
+        ],
+        lead=booking_services.Lead(name="Marta Keller", email="marta.keller@example.com"),
+        channel=Booking.Channel.TRADE,
+        language=language,
+        agency=agency,
+        agent_reference="DEMO-4711",
+        on_account=True,
+        travellers=[traveller("Marta", "Keller"), traveller("Jonas", "Keller")],
+    )
+    booking_services.confirm_booking(trade, reason="Demo booking")
+    retail = booking_services.create_booking(
+        holds=[inventory_services.place_hold(retail_departure, {"adult": 2}, "retail", "demo-retail")],
+        lead=booking_services.Lead(name="Ana Lima", email="traveller@example.com", phone="+351 912 345 678"),
+        channel=Booking.Channel.RETAIL,
+        language=language,
+        travellers=[traveller("Ana", "Lima"), traveller("Rui", "Lima")],
+        consent={"terms_version": "2026-01", "marketing_opt_in": False, "ip_address": "127.0.0.1"},
+    )
+    record_offline_payment(
+        retail, amount=retail.total, method="bank_transfer", reference="DEMO-TRANSFER-1", actor=None
+    )
+    return booking_services.confirm_booking(Booking.objects.get(pk=retail.pk), reason="Paid by bank transfer")
