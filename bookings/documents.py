@@ -347,37 +347,55 @@ def voucher_html(booking: Booking) -> str:
         return render_to_string(VOUCHER_TEMPLATE, voucher_context(booking))
 
 
-@transaction.atomic
 def issue_voucher(booking: Booking) -> Document:
     """The booking's voucher as it is now: a new version if it differs from the latest, else the latest.
 
-    The booking row is locked while the voucher is made, so two workers reacting to two changes store their
-    versions in the order of the changes, and the latest version always shows the latest state."""
-    booking = (
-        Booking.objects.select_for_update(of=("self",)).select_related("tenant", "agency").get(pk=booking.pk)
-    )
+    The PDF is rendered before the booking's row is locked (a render takes a few hundred milliseconds, and every
+    change to the booking would wait for it). Under the lock the voucher's HTML is made again from the booking as
+    it is then: if a change came in meanwhile, the voucher is rendered again before it is stored. So versions are
+    stored in the order of the changes, and the latest version always shows the latest state."""
+    html, pdf = _voucher_pdf(_voucher_booking(booking.pk, lock=False))
+    with transaction.atomic():
+        booking = _voucher_booking(booking.pk, lock=True)
+        if voucher_html(booking) != html:  # changed while rendering: rare, so rendered again under the lock
+            pdf = _voucher_pdf(booking)[1]
+        digest = hashlib.sha256(pdf).hexdigest()
+        vouchers = Document.objects.filter(booking=booking, kind=Document.Kind.VOUCHER)
+        latest = vouchers.defer("content").order_by("-version").first()
+        if latest is not None and latest.sha256 == digest:
+            return latest
+        version = (vouchers.aggregate(last=Max("version"))["last"] or 0) + 1
+        return Document.objects.create(
+            booking=booking,
+            kind=Document.Kind.VOUCHER,
+            version=version,
+            filename=f"voucher-{booking.reference}-v{version}.pdf",
+            content=pdf,
+            sha256=digest,
+            size=len(pdf),
+        )
+
+
+def _voucher_pdf(booking: Booking) -> tuple[str, bytes]:
+    """The voucher's HTML and its PDF (the PDF is a function of the HTML: same HTML, same bytes)."""
+    os.environ.setdefault("SOURCE_DATE_EPOCH", REPRODUCIBLE_EPOCH)
+    with translation.override(booking.language):
+        context = voucher_context(booking)
+        return render_to_string(VOUCHER_TEMPLATE, context), render_pdf(VOUCHER_TEMPLATE, context)
+
+
+def _voucher_booking(pk, *, lock: bool) -> Booking:
+    bookings = Booking.objects.select_related("tenant", "agency")
+    if lock:
+        bookings = bookings.select_for_update(of=("self",), no_key=True)
+    booking = bookings.get(pk=pk)
     if booking.status not in VOUCHER_STATUSES:
         raise ConflictError(
             f"Booking {booking.reference} is {booking.get_status_display().lower()}: vouchers are for confirmed "
             "bookings.",
             code="not_confirmed",
         )
-    pdf = _render(VOUCHER_TEMPLATE, voucher_context, booking, booking.language)
-    digest = hashlib.sha256(pdf).hexdigest()
-    vouchers = Document.objects.filter(booking=booking, kind=Document.Kind.VOUCHER)
-    latest = vouchers.defer("content").order_by("-version").first()
-    if latest is not None and latest.sha256 == digest:
-        return latest
-    version = (vouchers.aggregate(last=Max("version"))["last"] or 0) + 1
-    return Document.objects.create(
-        booking=booking,
-        kind=Document.Kind.VOUCHER,
-        version=version,
-        filename=f"voucher-{booking.reference}-v{version}.pdf",
-        content=pdf,
-        sha256=digest,
-        size=len(pdf),
-    )
+    return booking
 
 
 def current_voucher(booking: Booking) -> Document | None:

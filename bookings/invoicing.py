@@ -1,7 +1,14 @@
-"""Invoices and credit notes: numbered gap-free per series, never changed once issued."""
+"""Invoices and credit notes: numbered gap-free per series, never changed once issued.
+
+Booking events reach their consumers in any order (a cancellation's consumer may run before the confirmation's).
+So consumers do not each "add their invoice": they all first call ``bring_up_to_date``, which makes the invoices
+say what was sold, whatever ran before; the cancellation then credits its share once. Every invoice and credit note
+announces itself with ``invoice.issued`` in the transaction that numbers it, and its PDF is made from that event,
+after the numbering lock is released (a render takes ~0.3 s; the tenant's next invoice should not wait for it)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -12,10 +19,13 @@ from django.utils import timezone
 from bookings.models import Booking, Invoice, InvoiceSeries
 from core.errors import ConflictError, DomainError
 from core.money import round_minor
+from events.outbox import publish
 from tenants.context import require_tenant_id
 from tenants.models import Tenant
 
 INVOICEABLE = (Booking.Status.CONFIRMED, Booking.Status.COMPLETED, Booking.Status.NO_SHOW)
+# Statuses a confirmed booking may end in that keep it invoiced (with a credit note for what it gives back).
+INVOICED_AFTER_CONFIRMATION = (Booking.Status.CANCELLED, Booking.Status.REFUNDED)
 
 
 def _series_prefix(tenant_id) -> str:
@@ -49,7 +59,9 @@ def _lines(booking: Booking) -> tuple[list[dict], int]:
     """The quote lines of every item, with what the printed invoice needs to say which tour and day they are
     for (the departure's date in the tour's time zone, as the traveller knows it)."""
     lines, tax = [], 0
-    for item in booking.items.select_related("departure", "option__tour").order_by("departure__starts_at"):
+    for item in booking.items.select_related("departure", "option__tour").order_by(
+        "departure__starts_at", "pk"
+    ):
         tour = item.option.tour
         for line in item.quote.get("lines", []):
             if line["kind"] == "tax":
@@ -59,6 +71,8 @@ def _lines(booking: Booking) -> tuple[list[dict], int]:
             lines.append(
                 {
                     **line,
+                    "departure_id": str(item.departure_id),
+                    "option_id": str(item.option_id),
                     "departure": item.departure.starts_at.isoformat(),
                     "local_start": item.departure.starts_at.astimezone(ZoneInfo(tour.time_zone)).isoformat(),
                     "tour": tour.title,
@@ -68,31 +82,59 @@ def _lines(booking: Booking) -> tuple[list[dict], int]:
     return lines, tax
 
 
+# Printed on the invoice but not part of the sale: a tour renamed, or a departure's time corrected, after the
+# invoice does not make it wrong (and must not re-invoice every booking the next time one of its events runs).
+_DESCRIPTIVE = frozenset({"departure", "local_start", "tour", "option"})
+
+
+def _sale(lines: list[dict]) -> list[str]:
+    """The lines as what was sold, in no particular order (the printed order follows the departures' times)."""
+    return sorted(
+        json.dumps({key: value for key, value in line.items() if key not in _DESCRIPTIVE}, sort_keys=True)
+        for line in lines
+    )
+
+
+def _says_what_was_sold(invoice: Invoice, booking: Booking, lines: list[dict]) -> bool:
+    return (
+        invoice.total == booking.total
+        and invoice.currency == booking.currency
+        and _sale(invoice.lines) == _sale(lines)
+    )
+
+
 def current_invoice(booking: Booking) -> Invoice | None:
     """The booking's latest invoice (after a priced change, the earlier ones are credited in full)."""
     return booking.invoices.filter(kind=Invoice.Kind.INVOICE).order_by("-issued_at", "-number").first()
 
 
+def should_be_invoiced(booking: Booking) -> bool:
+    """A booking is invoiced once it was confirmed: while it stands, and after it is cancelled or refunded (the
+    cancellation's charge is what stays invoiced). One never confirmed sold nothing."""
+    if booking.confirmed_at is None:
+        return False
+    return booking.status in INVOICEABLE or booking.status in INVOICED_AFTER_CONFIRMATION
+
+
 @transaction.atomic
 def issue_invoice(booking: Booking) -> Invoice:
     """The booking's invoice (issued once; asking again returns it)."""
-    booking = Booking.objects.select_for_update().get(pk=booking.pk)
+    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
     existing = current_invoice(booking)
     if existing is not None:
         return existing
-    return _new_invoice(booking)
-
-
-def _new_invoice(booking: Booking) -> Invoice:
-    if booking.status not in INVOICEABLE:
+    if not should_be_invoiced(booking):
         raise ConflictError(
             f"Booking {booking.reference} is {booking.get_status_display().lower()}: only confirmed bookings are "
             "invoiced.",
             code="not_invoiceable",
         )
-    lines, tax = _lines(booking)
+    return _new_invoice(booking, *_lines(booking))
+
+
+def _new_invoice(booking: Booking, lines: list[dict], tax: int) -> Invoice:
     prefix = _series_prefix(booking.tenant_id)
-    return Invoice.objects.create(
+    invoice = Invoice.objects.create(
         booking=booking,
         kind=Invoice.Kind.INVOICE,
         series=prefix,
@@ -102,29 +144,77 @@ def _new_invoice(booking: Booking) -> Invoice:
         tax=tax,
         lines=lines,
     )
+    _announce(invoice, booking)
+    return invoice
+
+
+def _announce(invoice: Invoice, booking: Booking) -> None:
+    """``invoice.issued``, in the numbering transaction: the PDF is made from it, so every invoice and credit note
+    gets one, and never while this transaction holds the series lock."""
+    publish(
+        "invoice.issued",
+        booking,
+        {"invoice": str(invoice.pk), "kind": invoice.kind, "number": invoice.display_number},
+    )
 
 
 @transaction.atomic
-def reinvoice_after_change(booking: Booking, *, source: str) -> list[Invoice]:
-    """After a priced change of an invoiced booking (other units, another date), the invoice no longer says what
-    was sold: it is credited in full and a new invoice issued for the booking as it is now (the usual correction:
-    an issued invoice is never edited). Returns the documents issued: [credit note, invoice], or [] when the
-    current invoice already matches (a retried consumer, or a change that does not touch the invoice)."""
-    booking = Booking.objects.select_for_update().get(pk=booking.pk)
-    invoice = current_invoice(booking)
-    if invoice is None or booking.status not in INVOICEABLE:
-        return []  # not invoiced yet: the confirmation's invoice will show the booking as it is then
-    lines, _tax = _lines(booking)
-    if invoice.total == booking.total and invoice.lines == lines:
+def bring_up_to_date(booking: Booking, *, source: str) -> list[Invoice]:
+    """Make the booking's invoices say what was sold, whichever of its events were handled before.
+
+    A booking that was confirmed (and still stands, or was cancelled or refunded since) and has no invoice gets one
+    for its items (cancelling changes neither items nor total: a cancelled booking is invoiced as it was sold, and
+    the cancellation's credit note takes off what it gives back). An invoice that no longer matches the items (a
+    re-priced change, another date) is credited in full and a new one issued: an issued invoice is never edited.
+    ``source`` (the event) is recorded on such a credit note. Returns what was issued; [] when nothing was due,
+    so running it again, or from another consumer, issues nothing."""
+    return _bring_up_to_date(Booking.objects.select_for_update(no_key=True).get(pk=booking.pk), source=source)
+
+
+def _bring_up_to_date(booking: Booking, *, source: str) -> list[Invoice]:
+    """``bring_up_to_date`` of a booking whose row this transaction has locked."""
+    if not should_be_invoiced(booking):
         return []
-    left = invoice.total - credited_so_far(invoice)
+    lines, tax = _lines(booking)
+    invoice = current_invoice(booking)
+    if invoice is None:
+        return [_new_invoice(booking, lines, tax)]
+    if _says_what_was_sold(invoice, booking, lines):
+        return []
     issued = []
+    left = invoice.total - credited_so_far(invoice)
     if left > 0:
         issued.append(
-            issue_credit_note(invoice, left, f"Booking {booking.reference} changed; replaced", source=source)
+            issue_credit_note(
+                invoice, left, f"Booking {booking.reference} changed; replaced", source=f"{source}:replaced"
+            )
         )
-    issued.append(_new_invoice(booking))
+    issued.append(_new_invoice(booking, lines, tax))
     return issued
+
+
+@transaction.atomic
+def credit_cancellation(
+    booking: Booking, *, source: str, credit: int, details: dict | None = None
+) -> list[Invoice]:
+    """A cancellation's credit note: ``credit`` (minor units, from the cancellation's terms) off the booking's
+    invoice as it stands after ``bring_up_to_date``, once per ``source`` (the cancellation event), never more
+    than is left to credit (a goodwill credit note issued before leaves less). Returns what was issued."""
+    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+    issued = _bring_up_to_date(booking, source=source)
+    invoice = current_invoice(booking)
+    if invoice is None:
+        return issued  # never confirmed: nothing was invoiced, nothing to credit
+    already = booking.invoices.filter(kind=Invoice.Kind.CREDIT_NOTE, lines__contains=[{"source": source}])
+    if already.exists():
+        return issued
+    amount = min(credit, invoice.total - credited_so_far(invoice))
+    if amount <= 0:
+        return issued
+    credit_note = issue_credit_note(
+        invoice, amount, f"Cancellation of booking {booking.reference}", source=source, details=details
+    )
+    return [*issued, credit_note]
 
 
 def credited_so_far(invoice: Invoice) -> int:
@@ -153,7 +243,7 @@ def issue_credit_note(
         )
     # Credit notes of one invoice are decided one at a time: under the booking's row lock (invoice rows cannot be
     # locked: FOR UPDATE needs the UPDATE privilege the runtime role does not have on them).
-    Booking.objects.select_for_update().filter(pk=invoice.booking_id).first()
+    booking = Booking.objects.select_for_update(no_key=True).get(pk=invoice.booking_id)
     if source:
         earlier = invoice.credit_notes.filter(lines__contains=[{"source": source}]).first()
         if earlier is not None:
@@ -167,8 +257,8 @@ def issue_credit_note(
         )
     taxes = _credited_taxes(invoice, credited, amount)
     prefix = _series_prefix(invoice.tenant_id)
-    return Invoice.objects.create(
-        booking_id=invoice.booking_id,
+    credit_note = Invoice.objects.create(
+        booking=booking,
         kind=Invoice.Kind.CREDIT_NOTE,
         series=prefix,
         number=next_number(prefix),
@@ -188,6 +278,8 @@ def issue_credit_note(
             *taxes,
         ],
     )
+    _announce(credit_note, booking)
+    return credit_note
 
 
 def _credited_taxes(invoice: Invoice, credited: int, amount: int) -> list[dict]:

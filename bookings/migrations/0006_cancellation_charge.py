@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0005_voucher_versions_only'),
+        ("bookings", "0005_voucher_versions_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='booking',
-            name='cancellation_charge',
-            field=models.BigIntegerField(blank=True, help_text='Minor units the customer owes for cancelling (set when cancelled).', null=True),
+            model_name="booking",
+            name="cancellation_charge",
+            field=models.BigIntegerField(
+                blank=True,
+                help_text="Minor units the customer owes for cancelling (set when cancelled).",
+                null=True,
+            ),
         ),
     ]

@@ -22,6 +22,7 @@ from fontTools.misc import timeTools as font_times
 
 from bookings import checkin, documents, invoicing, services
 from bookings.handlers import documents as handlers
+from bookings.handlers import invoices as invoice_handlers
 from bookings.models import Booking, Document, Invoice
 from events.models import OutboxEvent
 from inventory.models import Departure
@@ -53,6 +54,12 @@ def _text(html: str) -> str:
 
 def _event(booking: Booking, name: str) -> OutboxEvent:
     return OutboxEvent.objects.filter(aggregate_id=str(booking.pk), name=name).latest("created_at")
+
+
+def _make_pdfs(booking: Booking) -> None:
+    """Run the PDF consumer for every ``invoice.issued`` of the booking (as the worker would)."""
+    for event in OutboxEvent.objects.filter(aggregate_id=str(booking.pk), name="invoice.issued"):
+        handlers.invoice_pdf(event)
 
 
 def _legal_details(world: World) -> None:
@@ -247,6 +254,27 @@ def test_a_voucher_version_is_added_only_when_what_it_shows_changes(fake_pdf):
         assert _pdf_is_encrypted_at_rest(second)
 
 
+def test_a_change_made_while_the_voucher_renders_is_on_the_voucher_stored(monkeypatch):
+    """The voucher is rendered before the booking is locked; a change in between is caught under the lock."""
+    world = World()
+    with tenant_context(world.tenant):
+        booking = world.confirmed_booking("a", 2)
+        traveller = booking.travellers.order_by("id").first()
+        renders = []
+
+        def render(template, context):
+            renders.append(template)
+            if len(renders) == 1:  # another worker changes the booking during the first render
+                services.update_travellers(booking, changes={traveller.pk: {"first_name": "Beatriz"}})
+            return b"%PDF-fake\n" + render_to_string(template, context).encode()
+
+        monkeypatch.setattr(documents, "render_pdf", render)
+        voucher = documents.issue_voucher(booking)
+
+        assert len(renders) == 2
+        assert b"Beatriz" in voucher.content and voucher.version == 1
+
+
 def test_only_confirmed_bookings_get_a_voucher():
     world = World()
     with tenant_context(world.tenant):
@@ -294,8 +322,9 @@ def test_confirmation_consumers_make_the_invoice_its_pdf_and_the_voucher_once(fa
         event = _event(booking, "booking.confirmed")
 
         for _ in range(2):  # a redelivered event changes nothing
-            handlers.invoice_pdf(event)
+            invoice_handlers.issue_invoice(event)
             handlers.voucher(event)
+            _make_pdfs(booking)
 
         invoice = booking.invoices.get()
         kinds = sorted(Document.objects.filter(booking=booking).values_list("kind", "version"))
@@ -330,8 +359,9 @@ def test_a_cancellation_credits_the_invoice_by_the_terms_once_with_its_pdf(fake_
         services.cancel_booking(booking, reason="Client ill")
         event = _event(booking, "booking.cancelled")
 
-        handlers.cancellation_credit_note(event)
-        handlers.cancellation_credit_note(event)
+        invoice_handlers.cancellation_credit_note(event)
+        invoice_handlers.cancellation_credit_note(event)
+        _make_pdfs(booking)
 
         credit_note = invoice.credit_notes.get()
         assert terms.credit == 8000 == event.payload["credit"]
@@ -348,25 +378,46 @@ def test_a_cancellation_credits_no_more_than_is_left_on_the_invoice(fake_pdf):
         invoicing.issue_credit_note(invoice, 6000, "Goodwill")
         services.cancel_booking(booking)
 
-        handlers.cancellation_credit_note(_event(booking, "booking.cancelled"))
+        invoice_handlers.cancellation_credit_note(_event(booking, "booking.cancelled"))
 
         assert sorted(invoice.credit_notes.values_list("total", flat=True)) == [-10000, -6000]
 
 
-def test_consumers_that_arrive_after_a_cancellation_make_nothing_new(fake_pdf):
+def test_a_booking_cancelled_before_its_consumers_ran_is_invoiced_and_credited_but_gets_no_voucher(fake_pdf):
     world = World()
     with tenant_context(world.tenant):
-        booking = world.confirmed_booking("a", 2)
+        booking = world.confirmed_booking("a", 2)  # 160.00, cancelled 30 days ahead: all of it back
         confirmed = _event(booking, "booking.confirmed")
         services.cancel_booking(booking)
 
-        handlers.cancellation_credit_note(
-            _event(booking, "booking.cancelled")
-        )  # not invoiced: no credit note
-        handlers.invoice_pdf(confirmed)
+        invoice_handlers.cancellation_credit_note(_event(booking, "booking.cancelled"))
+        invoice_handlers.issue_invoice(confirmed)
         handlers.voucher(confirmed)
+        _make_pdfs(booking)
 
-        assert not Invoice.objects.exists() and not Document.objects.exists()
+        invoice = Invoice.objects.get(kind="invoice")
+        assert (invoice.total, invoicing.credited_so_far(invoice)) == (16000, 16000)
+        assert sorted(Document.objects.values_list("kind", flat=True)) == ["credit_note", "invoice"]
+
+
+def test_a_voucher_consumer_that_finds_the_booking_cancelled_while_rendering_makes_nothing(
+    fake_pdf, monkeypatch
+):
+    world = World()
+    with tenant_context(world.tenant):
+        booking = world.confirmed_booking("a", 2)
+        real_context = documents.voucher_context
+
+        def cancelled_meanwhile(subject):
+            context = real_context(subject)
+            if Booking.objects.get(pk=subject.pk).status == Booking.Status.CONFIRMED:
+                services.cancel_booking(Booking.objects.get(pk=subject.pk))
+            return context
+
+        monkeypatch.setattr(documents, "voucher_context", cancelled_meanwhile)
+        handlers.voucher(_event(booking, "booking.confirmed"))
+
+        assert not Document.objects.exists()
 
 
 # --- end to end, with a real worker ----------------------------------------------------------------------------
