@@ -89,7 +89,7 @@ def _actor_label(actor) -> str:
 
 
 def _locked(booking: Booking) -> Booking:
-    return Booking.objects.select_for_update().get(pk=booking.pk)
+    return Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
 
 
 def _lock_seats(booking: Booking) -> None:
@@ -97,7 +97,7 @@ def _lock_seats(booking: Booking) -> None:
     departures), before moving any seat: two multi-item bookings on the same departures, confirmed or cancelled at
     once, would otherwise each lock one departure and wait for the other."""
     hold_ids = list(
-        Hold.objects.select_for_update(of=("self",))
+        Hold.objects.select_for_update(of=("self",), no_key=True)
         .filter(booking_item__booking=booking)
         .order_by("pk")
         .values_list("pk", flat=True)
@@ -105,7 +105,7 @@ def _lock_seats(booking: Booking) -> None:
     departure_ids = sorted(set(booking.items.values_list("departure_id", flat=True)))
     if hold_ids and departure_ids:
         list(
-            Departure.objects.select_for_update(of=("self",))
+            Departure.objects.select_for_update(of=("self",), no_key=True)
             .filter(pk__in=departure_ids)
             .order_by("pk")
             .values_list("pk", flat=True)
@@ -125,7 +125,14 @@ def _move(booking: Booking, to: str, *, actor=None, reason: str = "", payload: d
     )
     booking.status = to
     booking.save(
-        update_fields=["status", "confirmed_at", "cancelled_at", "expires_at", "cancellation_charge", "updated_at"]
+        update_fields=[
+            "status",
+            "confirmed_at",
+            "cancelled_at",
+            "expires_at",
+            "cancellation_charge",
+            "updated_at",
+        ]
     )
     publish(f"booking.{to}", booking, {"reference": booking.reference, "status": to, **(payload or {})})
     return booking
@@ -217,7 +224,9 @@ def create_booking(
     if agency is not None and not agency.can_book:
         raise _invalid(f"{agency} cannot book at the moment ({agency.get_status_display()}).", "agency")
     now = timezone.now()
-    locked = list(Hold.objects.select_for_update().filter(pk__in=[hold.pk for hold in holds]).order_by("pk"))
+    locked = list(
+        Hold.objects.select_for_update(no_key=True).filter(pk__in=[hold.pk for hold in holds]).order_by("pk")
+    )
     if len(locked) != len({hold.pk for hold in holds}):
         raise _invalid("One of the holds does not exist.", "holds")
     for hold in locked:
@@ -415,7 +424,9 @@ def _add_travellers(
     return added
 
 
-def _item_with_room(items: Sequence[BookingItem], unit_code: str, seated: dict[tuple, int]) -> BookingItem | None:
+def _item_with_room(
+    items: Sequence[BookingItem], unit_code: str, seated: dict[tuple, int]
+) -> BookingItem | None:
     """The first item (in departure order) with an unnamed seat of this unit type; counts the traveller in."""
     for item in sorted(items, key=lambda item: (item.departure.starts_at, str(item.pk))):
         if seated.get((item.pk, unit_code), 0) < item.units.get(unit_code, 0):
@@ -541,7 +552,7 @@ def _check_credit(booking: Booking, due: int | None = None) -> None:
     already counts in what the agency owes, so a change of it checks only the increase)."""
     # The agency row lock serialises every on-account confirmation of one agency: two agents racing for the last
     # of the credit are decided one after the other, on committed numbers.
-    agency = Agency.objects.select_for_update().get(pk=booking.agency_id)
+    agency = Agency.objects.select_for_update(no_key=True).get(pk=booking.agency_id)
     available = credit_available(agency)
     due = booking.balance if due is None else due
     if available is None:
@@ -758,7 +769,7 @@ def _locked_for_change(booking: Booking) -> Booking:
     agency's credit, and confirmations lock the agency before seats (the other order deadlocked)."""
     booking = _locked(booking)
     if booking.on_account:
-        Agency.objects.select_for_update().filter(pk=booking.agency_id).first()
+        Agency.objects.select_for_update(no_key=True).filter(pk=booking.agency_id).first()
     return booking
 
 
@@ -772,7 +783,7 @@ def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
         )
     item_id = next(iter(_valid_uuids([getattr(item, "pk", item)])), None)
     item = (
-        BookingItem.objects.select_for_update(of=("self",))
+        BookingItem.objects.select_for_update(of=("self",), no_key=True)
         .select_related("hold", "departure")
         .filter(pk=item_id, booking=booking)
         .first()
@@ -826,9 +837,14 @@ def _lock_departures_in_order(old: Hold | None, departure) -> None:
     moving in opposite directions at once would otherwise each hold one departure and wait for the other. (The
     hold first, as the expiry sweep does: hold, then its departure.)"""
     if old is not None:
-        Hold.objects.select_for_update(of=("self",)).filter(pk=old.pk).first()
+        Hold.objects.select_for_update(of=("self",), no_key=True).filter(pk=old.pk).first()
     ids = sorted({departure.pk, *([old.departure_id] if old is not None else [])})
-    list(Departure.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values_list("pk"))
+    list(
+        Departure.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk")
+    )
 
 
 def _swap_hold(booking: Booking, item: BookingItem, departure, units: dict[str, int], purpose: str) -> Hold:

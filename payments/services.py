@@ -146,7 +146,7 @@ def record_offline_payment(
 
     # Every change of a booking's paid amount is serialised on its row: two clerks recording the last of the
     # balance at once are decided one after the other, on committed numbers.
-    booking = Booking.objects.select_for_update().get(pk=booking.pk)
+    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
     replayed = _replayed(booking, idempotency_key, amount, method, reference)  # committed while we waited
     if replayed is not None:
         return replayed

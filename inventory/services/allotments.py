@@ -171,7 +171,9 @@ def resize_allotment(allotment: Allotment, seats: int) -> Allotment:
         )
     with transaction.atomic():
         lock_departure(allotment.departure_id)
-        current = Allotment.objects.select_for_update().select_related("departure").get(pk=allotment.pk)
+        current = (
+            Allotment.objects.select_for_update(no_key=True).select_related("departure").get(pk=allotment.pk)
+        )
         if current.status != Allotment.Status.ACTIVE:
             raise ConflictError("This allotment was released; create a new one.", code="allotment_released")
         if seats < current.used:

@@ -315,7 +315,9 @@ def add_closure(
         if option is not None:
             in_range = in_range.filter(option_id=option.id)
         # Rows locked in id order up front (a bulk UPDATE locks in scan order, which deadlocks with other writers).
-        open_ids = list(in_range.order_by("id").select_for_update(of=("self",)).values_list("id", flat=True))
+        open_ids = list(
+            in_range.order_by("id").select_for_update(of=("self",), no_key=True).values_list("id", flat=True)
+        )
         for departure in in_range.filter(held__gt=0).order_by("id"):
             expire_lazily(departure, now)  # expired holds do not keep a departure open
         # The conditions are re-checked by the UPDATE itself: a hold placed meanwhile keeps its departure open.

@@ -375,7 +375,9 @@ def _hold_state_error(hold: Hold, now: dt.datetime, action: str) -> DomainError:
 
 
 def _locked(hold: Hold) -> Hold:
-    return Hold.objects.select_for_update(of=("self",)).select_related("departure").get(pk=hold.pk)
+    return (
+        Hold.objects.select_for_update(of=("self",), no_key=True).select_related("departure").get(pk=hold.pk)
+    )
 
 
 def release_hold(hold: Hold) -> Hold:
