@@ -26,7 +26,7 @@ class CheckInRequestSerializer(serializers.Serializer):
         required=False,
         allow_empty=False,
         max_length=500,
-        help_text="Only these travellers; all of the booking's when left out.",
+        help_text="Only these travellers (each refused if already in); when left out, everyone not yet checked in.",
     )
 
 
@@ -74,7 +74,7 @@ class CheckInView(APIView):
 
     @extend_schema(
         tags=["check-in"],
-        summary="Check a voucher's travellers in (each once)",
+        summary="Check a voucher's travellers in (each once; 409 when everyone already is)",
         request=CheckInRequestSerializer,
         responses=CheckInResultSerializer,
     )

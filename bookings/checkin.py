@@ -146,8 +146,9 @@ def _traveller_ids(traveller_ids) -> list[uuid.UUID]:
 
 @transaction.atomic
 def check_in(token: str, traveller_ids: list[str] | None = None) -> list[Traveller]:
-    """Mark the booking's travellers (all, or the ones named) checked in; returns those just checked in. A
-    traveller is checked in once: scanning again is refused, naming who is already in."""
+    """Mark the booking's travellers (everyone not yet in, or the ones named) checked in; returns those just
+    checked in. A traveller is checked in once: naming one who is already in is refused (naming them), and so is
+    checking "everyone" in when everyone already is."""
     booking = _booking_of(token, lock=True)
     if booking.status != Booking.Status.CONFIRMED:
         raise ConflictError(
@@ -168,12 +169,17 @@ def check_in(token: str, traveller_ids: list[str] | None = None) -> list[Travell
                 "A traveller is not on this booking.", code="invalid", fields={"travellers": ["Unknown."]}
             )
     travellers = list(travellers)
-    already = [traveller for traveller in travellers if traveller.checked_in_at is not None]
-    if already:
-        names = ", ".join(f"{t.first_name} {t.last_name}" for t in already)
-        raise ConflictError(f"Already checked in: {names}.", code="already_checked_in")
     if not travellers:
         raise DomainError("The booking has no named travellers to check in.", code="no_travellers")
+    already = [traveller for traveller in travellers if traveller.checked_in_at is not None]
+    if traveller_ids is None:
+        # "Everyone": those who arrived earlier were checked in one by one; the rest are checked in now.
+        if len(already) == len(travellers):
+            raise ConflictError("Everyone on this booking is already checked in.", code="already_checked_in")
+        travellers = [traveller for traveller in travellers if traveller.checked_in_at is None]
+    elif already:
+        names = ", ".join(f"{t.first_name} {t.last_name}" for t in already)
+        raise ConflictError(f"Already checked in: {names}.", code="already_checked_in")
     now = timezone.now()
     Traveller.objects.filter(pk__in=[t.pk for t in travellers], checked_in_at__isnull=True).update(
         checked_in_at=now

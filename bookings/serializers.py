@@ -1,6 +1,7 @@
 import dataclasses
 import json
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -9,7 +10,8 @@ from rest_framework.reverse import reverse
 from bookings import services
 from bookings.models import Booking, BookingItem, Document, StatusChange, Traveller
 from inventory.models import Departure, Hold
-from partners.models import Agency
+from partners.models import Agency, PartnerUser
+from tenants.permissions import partner_of
 from tenants.serializers import TenantRelatedField
 
 
@@ -40,7 +42,11 @@ class BookingCreateSerializer(serializers.Serializer):
     holds = serializers.ListField(child=TenantRelatedField(Hold), min_length=1, max_length=10)
     lead = LeadSerializer()
     travellers = TravellerInputSerializer(many=True, required=False, default=list)
-    language = serializers.CharField(max_length=8, default="en")
+    language = serializers.ChoiceField(
+        choices=[code for code, _name in settings.LANGUAGES],
+        default="en",
+        help_text="The traveller's: emails, documents and the manage page are in it.",
+    )
     agent_reference = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     on_account = serializers.BooleanField(default=False)
     promo_code = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
@@ -204,10 +210,47 @@ class TravellerSerializer(serializers.ModelSerializer):
         return json.loads(traveller.answers) if traveller.answers else {}
 
 
+SYSTEM_ACTOR = "system"
+OPERATOR_ACTOR = "operator"
+
+
 class StatusChangeSerializer(serializers.ModelSerializer):
+    """One step of the history. An agency's booker sees who of their own agency acted and why, "system", and
+    "operator" for the operator's staff, without the staff member's address or their (internal) reason."""
+
+    actor_label = serializers.SerializerMethodField()
+    reason = serializers.SerializerMethodField()
+
     class Meta:
         model = StatusChange
         fields = ["from_status", "to_status", "reason", "actor_label", "created_at"]
+
+    def _agency_labels(self) -> frozenset[str] | None:
+        """The labels of the requesting booker's agency colleagues (None: the reader is not a booker). Worked
+        out once per answer: the context is shared by every row of it."""
+        if "_agency_actor_labels" not in self.context:
+            request = self.context.get("request")
+            partner = partner_of(request) if request is not None else None
+            labels = None
+            if partner is not None:
+                users = PartnerUser.objects.filter(agency_id=partner.agency_id).select_related("user")
+                labels = frozenset(str(account.user) for account in users)
+            self.context["_agency_actor_labels"] = labels
+        return self.context["_agency_actor_labels"]
+
+    def _by_operator(self, change: StatusChange) -> bool:
+        agency_labels = self._agency_labels()
+        return (
+            agency_labels is not None
+            and change.actor_label != SYSTEM_ACTOR
+            and change.actor_label not in agency_labels
+        )
+
+    def get_actor_label(self, change: StatusChange) -> str:
+        return OPERATOR_ACTOR if self._by_operator(change) else change.actor_label
+
+    def get_reason(self, change: StatusChange) -> str:
+        return "" if self._by_operator(change) else change.reason
 
 
 class CancellationTermsSerializer(serializers.Serializer):

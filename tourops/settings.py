@@ -201,6 +201,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep LOGGING's handler (and its redaction) in workers
 from celery.schedules import crontab  # noqa: E402 (beat schedules only)
 
 CELERY_BEAT_SCHEDULE: dict = {
@@ -397,8 +398,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Manage-booking tokens and check-in codes open a booking: they never reach a log line.
+    "filters": {"redact_secret_urls": {"()": "core.logging.RedactSecretUrls"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secret_urls"]}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    # WeasyPrint and fontTools narrate every PDF step at INFO.
-    "loggers": {name: {"level": "WARNING"} for name in ("axes", "weasyprint", "fontTools")},
+    "loggers": {
+        # Django's own handlers would print request paths unfiltered: everything goes through ours.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # WeasyPrint and fontTools narrate every PDF step at INFO.
+        **{name: {"level": "WARNING"} for name in ("axes", "weasyprint", "fontTools")},
+    },
 }

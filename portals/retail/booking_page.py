@@ -100,9 +100,23 @@ def items(booking: Booking) -> list[Item]:
     return result
 
 
+def is_trade(booking: Booking) -> bool:
+    """Booked through a travel agent: the price, payments and invoices are between the agency and us (a trade
+    price and an on-account invoice are the agency's business, not the traveller's)."""
+    return booking.channel == Booking.Channel.TRADE or booking.agency_id is not None
+
+
+def _visible_documents(booking: Booking):
+    rows = booking.documents.all()
+    return rows.filter(kind=Document.Kind.VOUCHER) if is_trade(booking) else rows
+
+
 def documents(booking: Booking) -> list[Document]:
-    """The latest voucher, then invoices and credit notes in the order they were issued."""
-    rows = list(booking.documents.defer("content").select_related("invoice").order_by("created_at", "id"))
+    """The latest voucher, then invoices and credit notes in the order they were issued (for a trade booking,
+    the voucher only)."""
+    rows = list(
+        _visible_documents(booking).defer("content").select_related("invoice").order_by("created_at", "id")
+    )
     vouchers = [row for row in rows if row.kind == Document.Kind.VOUCHER]
     latest_voucher = max(vouchers, key=lambda row: row.version, default=None)
     return ([latest_voucher] if latest_voucher else []) + [
@@ -111,7 +125,7 @@ def documents(booking: Booking) -> list[Document]:
 
 
 def document(booking: Booking, document_id) -> Document | None:
-    return Document.objects.filter(booking=booking, pk=document_id).first()
+    return _visible_documents(booking).filter(pk=document_id).first()
 
 
 def first_start(booking: Booking) -> dt.datetime | None:
@@ -126,7 +140,7 @@ def is_open(booking: Booking) -> bool:
 def cancellation_refusal(booking: Booking, now: dt.datetime | None = None) -> str | None:
     """Why the traveller cannot cancel this booking online (None: they can)."""
     now = now or timezone.now()
-    if booking.channel == Booking.Channel.TRADE:
+    if is_trade(booking):
         return _("This booking was made by your travel agent: please contact them to cancel it.")
     if booking.channel not in ONLINE_CANCELLABLE_CHANNELS:
         return _("This booking was made through one of our partners: please contact them to cancel it.")

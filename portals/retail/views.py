@@ -109,6 +109,7 @@ def manage_booking(request, token: str):
                 "items": booking_page.items(booking),
                 "travellers": _with_unit_labels(booking, booking_page.travellers(booking)),
                 "documents": booking_page.documents(booking),
+                "trade": booking_page.is_trade(booking),
                 "cancel_open": booking_page.is_open(booking),
                 "cancel_refusal": booking_page.cancellation_refusal(booking),
                 "travellers_refusal": booking_page.travellers_refusal(booking),

@@ -95,6 +95,8 @@ def test_a_booker_books_on_account_confirms_and_sees_only_their_agencys_bookings
         ({"lead": {"name": "Ana", "email": "nope"}}, "lead"),
         ({"holds": []}, "holds"),
         ({"holds": ["not-a-uuid"]}, "holds"),
+        ({"language": "english"}, "language"),  # not one of settings.LANGUAGES
+        ({"language": "pt"}, "language"),
         ({"travellers": [{"unit_code": "adult", "first_name": "A"}]}, "travellers"),
         (
             {
@@ -405,6 +407,38 @@ def test_overriding_the_refundable_amount_needs_the_permission(priced):
         event = OutboxEvent.objects.get(aggregate_id=booking["id"], name="booking.cancelled")
         assert (event.payload["refundable"], event.payload["policy_refundable"]) == (5000, 0)
         assert AuditEvent.objects.filter(target_id=booking["id"]).exists()
+
+
+def test_a_booker_sees_who_acted_as_operator_or_their_own_agency_never_staff_addresses(priced):
+    tenant, _, _, departure, agency, booker = priced
+    with tenant_context(tenant):
+        colleague = User.objects.create_user("colleague@agency.example", PASSWORD)
+        PartnerUser.objects.create(user=colleague, agency=agency)
+    partner, sales = Api(tenant, booker), staff_api(tenant, "sales")
+    booking = _book(partner, departure, "b1", on_account=True)
+    assert Api(tenant, colleague)("post", f"/api/v1/bookings/{booking['id']}/confirm/").status_code == 200
+    url = f"/api/v1/bookings/{booking['id']}/cancel/"
+    assert sales("post", url, {"reason": "Agency owes 3 invoices; Rui says cancel"}).status_code == 200
+    with tenant_context(tenant):
+        Booking.objects.get(pk=booking["id"]).status_history.filter(to_status="draft").update(
+            actor_label="system", reason="Imported"
+        )
+
+    seen_by_booker = partner("get", f"/api/v1/bookings/{booking['id']}/").json()["status_history"]
+    seen_by_staff = sales("get", f"/api/v1/bookings/{booking['id']}/").json()["status_history"]
+
+    as_booker = [(c["to_status"], c["actor_label"], c["reason"]) for c in seen_by_booker]
+    assert as_booker == [
+        ("draft", "system", "Imported"),
+        ("on_hold", booker.email, ""),
+        ("confirmed", colleague.email, ""),
+        ("cancelled", "operator", ""),
+    ]
+    staff_email = seen_by_staff[-1]["actor_label"]
+    assert staff_email not in str(seen_by_booker) and "@" in staff_email
+    assert seen_by_staff[-1]["reason"] == "Agency owes 3 invoices; Rui says cancel"
+    listed = partner("get", "/api/v1/bookings/").json()["results"][0]["status_history"]
+    assert [c["actor_label"] for c in listed] == [c[1] for c in as_booker]
 
 
 def test_documents_are_listed_and_downloaded_for_the_bookings_own_documents_only(priced):

@@ -15,7 +15,7 @@ from django.utils import formats, timezone, translation
 
 from bookings import services
 from bookings.invoicing import issue_invoice
-from bookings.links import manage_token
+from bookings.links import booking_for_manage_token, manage_token
 from bookings.models import Booking, Document
 from bookings.services import TravellerDetails
 from core.money import Money
@@ -60,6 +60,14 @@ def _page(world: World, booking: Booking, suffix: str = "") -> str:
         return f"/booking/{manage_token(booking)}/{suffix}"
 
 
+def _names(world: World, location: str, booking: Booking) -> bool:
+    """Whether ``location`` is the manage page of ``booking`` (tokens carry the second they were signed in, so
+    two links to one booking may differ)."""
+    match = re.fullmatch(r"/booking/([^/]+)/", location)
+    with tenant_context(world.tenant):
+        return match is not None and booking_for_manage_token(match.group(1)) == booking
+
+
 def _document(booking: Booking, content: bytes, version: int = 1, invoice=None) -> Document:
     return Document.objects.create(
         booking=booking,
@@ -92,7 +100,7 @@ def test_find_my_booking_redirects_to_the_signed_link():
     response = client.post("/booking/", {"reference": booking.reference.lower(), "email": "ANA@example.com"})
 
     assert response.status_code == 302
-    assert response["Location"] == _page(world, booking)
+    assert _names(world, response["Location"], booking)
     assert booking.reference in client.get(response["Location"]).content.decode()
 
 
@@ -242,6 +250,53 @@ def test_documents_are_listed_and_downloaded_only_from_their_booking():
     assert client.get(_page(world, booking, "documents/not-a-uuid/")).status_code == 404
 
 
+@pytest.mark.django_db
+def test_a_trade_booking_shows_the_traveller_neither_the_agencys_price_nor_its_invoices():
+    world = World()
+    with tenant_context(world.tenant):
+        booking = world.confirmed_booking("trade-page", adults=2)  # on account, at the trade price
+        assert (booking.total, booking.on_account) == (16000, True)
+        voucher = _document(booking, b"%PDF-1.7 voucher")
+        invoice = issue_invoice(booking)
+        invoice_pdf = _document(booking, b"%PDF-1.7 the agency's invoice", invoice=invoice)
+    client = _client(world)
+
+    page = client.get(_page(world, booking)).content.decode()
+
+    assert "Your travel agent handles payment and invoices" in page
+    for hidden in (
+        Money(16000, "EUR").format("en"),
+        "Balance due",
+        invoice.display_number,
+        str(invoice_pdf.pk),
+    ):
+        assert hidden not in page, hidden
+    assert f"/documents/{voucher.pk}/" in page
+    assert client.get(_page(world, booking, f"documents/{voucher.pk}/")).status_code == 200
+    assert client.get(_page(world, booking, f"documents/{invoice_pdf.pk}/")).status_code == 404
+    cancel = client.get(_page(world, booking, "cancel/")).content.decode()
+    assert "travel agent" in cancel and Money(16000, "EUR").format("en") not in cancel
+
+
+@pytest.mark.django_db
+def test_a_booking_the_office_made_for_an_agency_is_a_trade_booking_on_the_traveller_pages():
+    world = World()
+    with tenant_context(world.tenant):
+        booking = _retail_booking(world, "office-for-agency")
+        Booking.objects.filter(pk=booking.pk).update(channel="back_office", agency=world.agency)
+        invoice_pdf = _document(booking, b"%PDF-1.7 invoice", invoice=issue_invoice(booking))
+    client = _client(world)
+
+    page = client.get(_page(world, booking)).content.decode()
+
+    assert "Your travel agent handles payment" in page and Money(20000, "EUR").format("en") not in page
+    assert "Cancel this booking" not in page and "travel agent: please contact them to cancel" in page
+    assert client.get(_page(world, booking, f"documents/{invoice_pdf.pk}/")).status_code == 404
+    assert client.post(_page(world, booking, "cancel/")).status_code == 409
+    with tenant_context(world.tenant):
+        assert Booking.objects.get(pk=booking.pk).status == "confirmed"
+
+
 # --- cancelling ---------------------------------------------------------------------------------------------------
 
 
@@ -263,7 +318,7 @@ def test_the_traveller_sees_the_cost_then_cancels_and_the_seats_go_back():
     assert client.post(_page(world, booking, "cancel/")).status_code == 403  # no CSRF token
     response = client.post(_page(world, booking, "cancel/"), {"csrfmiddlewaretoken": csrf}, follow=True)
 
-    assert response.redirect_chain[0] == (_page(world, booking), 302)
+    assert response.redirect_chain[0][1] == 302 and _names(world, response.redirect_chain[0][0], booking)
     assert "Your booking is cancelled" in response.content.decode()
     with tenant_context(world.tenant):
         booking.refresh_from_db()
