@@ -75,7 +75,7 @@ def _split(token) -> tuple[str, str]:
 def _booking_of(token, *, lock: bool) -> Booking:
     reference, mac = _split(token)
     tenant_id = require_tenant_id()
-    bookings = Booking.objects.select_for_update() if lock else Booking.objects.all()
+    bookings = Booking.objects.select_for_update(no_key=True) if lock else Booking.objects.all()
     booking = bookings.filter(reference=reference).first()
     # The hash is compared even when no booking has the reference, so timing does not tell which exist.
     booking_id = booking.pk if booking is not None else uuid.UUID(int=0)

@@ -191,19 +191,7 @@ class TravellerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Traveller
-        fields = [
-            "id",
-            "unit_code",
-            "first_name",
-            "last_name",
-            "date_of_birth",
-            "nationality",
-            "passport_number",
-            "dietary_notes",
-            "medical_notes",
-            "answers",
-            "checked_in_at",
-        ]
+        fields = ["id", "unit_code", *services.TRAVELLER_FIELDS, "checked_in_at"]
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField()))
     def get_answers(self, traveller) -> dict:
