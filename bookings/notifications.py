@@ -53,6 +53,7 @@ REMINDER_AHEAD = dt.timedelta(hours=48)
 # A confirmation waits this long for the voucher (made by another consumer of the same event) before it goes
 # without it; the manage page offers the voucher either way.
 VOUCHER_WAIT = dt.timedelta(seconds=60)
+VOUCHER_BACKSTOP_SECONDS = 20
 VOUCHER_POLL_SECONDS = 3
 LOST_AFTER = dt.timedelta(minutes=10)  # a queued, never-tried notification this old lost its task
 
@@ -131,11 +132,31 @@ def queue(booking: Booking, kind: str, key: str, *, context_extra: dict | None =
             )
     except IntegrityError:  # queued concurrently by a redelivery of the same event
         return None
-    _send_after_commit(notification, context_extra)
+    voucher, voucher_expected = _voucher(booking) if kind == Kind.CONFIRMATION else (None, False)
+    if voucher is None and voucher_expected:
+        # The voucher's consumer sends it as soon as the voucher exists (send_waiting_confirmations); this later
+        # task is the backstop if the voucher never comes.
+        _send_after_commit(notification, context_extra, countdown=VOUCHER_BACKSTOP_SECONDS)
+    else:
+        _send_after_commit(notification, context_extra)
     return notification
 
 
-def _send_after_commit(notification: Notification, context_extra: dict | None = None) -> None:
+def send_waiting_confirmations(booking: Booking) -> int:
+    """Send the booking's confirmations that were waiting for its voucher (called once the voucher exists)."""
+    waiting = list(
+        Notification.objects.filter(
+            booking=booking, kind=Kind.CONFIRMATION, status=Notification.Status.QUEUED, attempts=0
+        )
+    )
+    for notification in waiting:
+        _send_after_commit(notification)
+    return len(waiting)
+
+
+def _send_after_commit(
+    notification: Notification, context_extra: dict | None = None, *, countdown: int | None = None
+) -> None:
     tenant_id = require_tenant_id()
     notification_id = str(notification.pk)
 
@@ -147,6 +168,7 @@ def _send_after_commit(notification: Notification, context_extra: dict | None = 
                 (notification_id,),
                 {"context_extra": context_extra} if context_extra else {},
                 headers={TENANT_HEADER: str(tenant_id)},
+                countdown=countdown,
             )
         except Exception:  # noqa: BLE001 - the broker is down: the sweep re-sends never-tried notifications
             logger.warning("could not queue the sending of notification %s; the sweep will", notification_id)

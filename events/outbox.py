@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from events.models import OutboxEvent
 from events.registry import consumers_of
-from tenants.context import require_tenant_id
+from tenants.context import require_tenant_id, tenant_context
 from tourops.celery import TENANT_HEADER
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,28 @@ def _relay_batch(tenant_id: uuid.UUID) -> _RelayBatch:
 
 
 def _request_relay(tenant_id: uuid.UUID, event_ids: list[uuid.UUID]) -> None:
+    if _in_a_worker_task():
+        # An event published by a consumer (e.g. invoice.issued) is dispatched right here, after the consumer's
+        # commit, instead of through a relay task at the back of the queue.
+        try:
+            with tenant_context(tenant_id):
+                dispatch(event_ids)
+            return
+        except Exception:  # noqa: BLE001 - fall back to the relay task (and the sweep behind it)
+            logger.warning("could not dispatch %s in the worker; asking the relay", event_ids, exc_info=True)
     from events.tasks import relay
 
     try:
         relay.apply_async(([str(pk) for pk in event_ids],), headers={TENANT_HEADER: str(tenant_id)})
     except Exception:  # noqa: BLE001 - the broker is down: the sweep publishes the event later
         logger.warning("could not request the relay of %s; the sweep will", event_ids)
+
+
+def _in_a_worker_task() -> bool:
+    from celery import current_task
+
+    request = getattr(current_task, "request", None)
+    return bool(request is not None and request.id and not request.called_directly and not request.is_eager)
 
 
 def dispatch(

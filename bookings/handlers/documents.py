@@ -3,7 +3,7 @@ the change it follows: rendering takes a few hundred milliseconds and must not h
 
 from __future__ import annotations
 
-from bookings import documents
+from bookings import documents, notifications
 from bookings.models import Booking, Invoice
 from core.errors import ConflictError
 from events.registry import consumer
@@ -25,6 +25,7 @@ def voucher(event) -> None:
         return
     try:
         documents.issue_voucher(booking)
+        notifications.send_waiting_confirmations(booking)
     except ConflictError as refused:
         if refused.code != "not_confirmed":
             raise

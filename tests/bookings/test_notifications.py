@@ -490,3 +490,24 @@ def test_the_send_task_needs_the_tenant_header(world):
     with pytest.raises(NoTenantError):
         tasks.send_notification.apply((str(notification.pk),), throw=True)
     assert mail.outbox == []
+
+
+def test_a_confirmation_waits_for_the_voucher_and_goes_as_soon_as_it_is_made(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from bookings.handlers import documents as document_consumers
+
+    sent = []
+    monkeypatch.setattr(
+        tasks.send_notification, "apply_async", lambda args, kwargs=None, **options: sent.append(options)
+    )
+    with tenant_context(world.tenant):
+        booking = world.confirmed_booking("wait", adults=1)
+        confirmed = OutboxEvent.objects.get(aggregate_id=str(booking.pk), name="booking.confirmed")
+        with django_capture_on_commit_callbacks(execute=True):
+            consumers.email_confirmation(confirmed)  # before the voucher: only the backstop, later
+        assert [options["countdown"] for options in sent] == [notifications.VOUCHER_BACKSTOP_SECONDS]
+
+        with django_capture_on_commit_callbacks(execute=True):
+            document_consumers.voucher(confirmed)  # the voucher exists: the email goes now
+        assert [options["countdown"] for options in sent] == [notifications.VOUCHER_BACKSTOP_SECONDS, None]

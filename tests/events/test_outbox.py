@@ -40,6 +40,13 @@ def flaky(event) -> None:
     _calls.setdefault(f"flaky:{key}", []).append(str(event.pk))
 
 
+@consumer("tests.chained", name="tests.chainer")
+def chain(event) -> None:
+    from tenants.models import Membership as Aggregate
+
+    outbox.publish("tests.happened", Aggregate.objects.first(), {"key": event.payload["key"] + ":next"})
+
+
 @app.task(name="tests.events.close_connections")
 def close_connections() -> None:
     connections.close_all()
@@ -341,3 +348,25 @@ def test_events_of_one_transaction_are_relayed_by_one_task_and_a_rollback_starts
     with tenant_context(tenant):
         third = _announce(tenant, "three")
     assert requested == [[first.pk, second.pk], [third.pk]]
+
+
+def test_an_event_a_consumer_publishes_is_dispatched_by_the_worker_without_a_relay_task(
+    worker, tenant, monkeypatch
+):
+    from events import tasks as event_tasks
+
+    relayed = []
+    real_relay = event_tasks.relay.apply_async
+    monkeypatch.setattr(
+        event_tasks.relay,
+        "apply_async",
+        lambda args, **options: relayed.append(args) or real_relay(args, **options),
+    )
+    key = uuid.uuid4().hex
+    with tenant_context(tenant):
+        outbox.publish("tests.chained", Membership.objects.first(), {"key": key})
+
+    _wait_for(lambda: _calls.get(f"{key}:next"), "the chained event's consumer")
+    assert (
+        len(relayed) == 1
+    )  # the first event's relay (published by this test, not in a worker); not the second
