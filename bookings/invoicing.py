@@ -182,24 +182,37 @@ def _bring_up_to_date(booking: Booking, *, source: str) -> list[Invoice]:
     if _says_what_was_sold(invoice, booking, lines):
         return []
     issued = []
-    left = invoice.total - credited_so_far(invoice)
+    earlier_credits = credited_so_far(invoice)  # e.g. goodwill: it still applies to the booking as changed
+    left = invoice.total - earlier_credits
     if left > 0:
         issued.append(
             issue_credit_note(
                 invoice, left, f"Booking {booking.reference} changed; replaced", source=f"{source}:replaced"
             )
         )
-    issued.append(_new_invoice(booking, lines, tax))
+    replacement = _new_invoice(booking, lines, tax)
+    issued.append(replacement)
+    carried = min(earlier_credits, replacement.total)
+    if carried > 0:
+        issued.append(
+            issue_credit_note(
+                replacement,
+                carried,
+                f"Credits on {invoice.display_number} carried over",
+                source=f"{source}:carried",
+            )
+        )
     return issued
 
 
 @transaction.atomic
 def credit_cancellation(
-    booking: Booking, *, source: str, credit: int, details: dict | None = None
+    booking: Booking, *, source: str, charge: int, details: dict | None = None
 ) -> list[Invoice]:
-    """A cancellation's credit note: ``credit`` (minor units, from the cancellation's terms) off the booking's
-    invoice as it stands after ``bring_up_to_date``, once per ``source`` (the cancellation event), never more
-    than is left to credit (a goodwill credit note issued before leaves less). Returns what was issued."""
+    """A cancellation's credit note, once per ``source`` (the cancellation event): the booking's invoice, as it
+    stands after ``bring_up_to_date``, is credited down to the cancellation ``charge`` — whatever was credited
+    before (goodwill) counts, so what stays invoiced is the charge the customer owes, as the agency's credit and
+    the booking say. Returns what was issued."""
     booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
     issued = _bring_up_to_date(booking, source=source)
     invoice = current_invoice(booking)
@@ -208,7 +221,7 @@ def credit_cancellation(
     already = booking.invoices.filter(kind=Invoice.Kind.CREDIT_NOTE, lines__contains=[{"source": source}])
     if already.exists():
         return issued
-    amount = min(credit, invoice.total - credited_so_far(invoice))
+    amount = invoice.total - credited_so_far(invoice) - max(charge, 0)
     if amount <= 0:
         return issued
     credit_note = issue_credit_note(

@@ -132,7 +132,12 @@ def queue(booking: Booking, kind: str, key: str, *, context_extra: dict | None =
             )
     except IntegrityError:  # queued concurrently by a redelivery of the same event
         return None
-    voucher, voucher_expected = _voucher(booking) if kind == Kind.CONFIRMATION else (None, False)
+    voucher, voucher_expected = None, False
+    if kind == Kind.CONFIRMATION:
+        # Under the booking's row lock, which the voucher's consumer holds from storing the voucher until it has
+        # sent the confirmations waiting for it: one of the two always sees the other's row.
+        Booking.objects.select_for_update(no_key=True).filter(pk=booking.pk).first()
+        voucher, voucher_expected = _voucher(booking)
     if voucher is None and voucher_expected:
         # The voucher's consumer sends it as soon as the voucher exists (send_waiting_confirmations); this later
         # task is the backstop if the voucher never comes.

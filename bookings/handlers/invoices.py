@@ -27,11 +27,11 @@ def reinvoice(event) -> None:
 
 @consumer("booking.cancelled", name="bookings.cancellation_credit_note")
 def cancellation_credit_note(event) -> None:
-    """The invoice, if the booking was confirmed (issued now if its consumer has not run yet), credited by what
-    the cancellation terms give back (``credit`` in the event), once per cancellation."""
+    """The invoice, if the booking was confirmed (issued now if its consumer has not run yet), credited down to
+    the cancellation charge (``charge`` in the event), once per cancellation."""
     invoicing.credit_cancellation(
         _booking(event),
         source=f"booking.cancelled:{event.pk}",
-        credit=int(event.payload.get("credit") or 0),
+        charge=int(event.payload.get("charge") or 0),
         details={"refund_percent": event.payload.get("refund_percent")},
     )

@@ -30,6 +30,7 @@ from tenants.context import tenant_context
 from tenants.models import Tenant
 from tenants.routing import public_base_url
 from tests.bookings.world import World
+from tests.workers import wait_until_idle
 from tourops.celery import app
 from tours.models import PriceList, TaxRate
 
@@ -447,7 +448,12 @@ def _wait_for_documents(world: World, booking: Booking, kinds: set[str]) -> None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_through_the_outbox_a_confirmation_and_a_cancellation_leave_their_documents(worker, fake_pdf):
+def test_through_the_outbox_a_confirmation_and_a_cancellation_leave_their_documents(
+    worker, fake_pdf, monkeypatch
+):
+    from bookings import notifications
+
+    monkeypatch.setattr(notifications, "VOUCHER_BACKSTOP_SECONDS", 1)
     world = World()
     with tenant_context(world.tenant):
         booking = world.confirmed_booking("a", 2)
@@ -460,3 +466,4 @@ def test_through_the_outbox_a_confirmation_and_a_cancellation_leave_their_docume
     with tenant_context(world.tenant):
         assert Invoice.objects.filter(booking_id=booking.pk, kind="invoice").count() == 1
         assert Invoice.objects.get(kind="credit_note").total == -booking.total  # 30 days ahead: all back
+    wait_until_idle()  # the emails of both events: sent before the test database is flushed

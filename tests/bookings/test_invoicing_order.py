@@ -158,3 +158,37 @@ def test_invoices_announce_themselves_for_their_pdf_in_their_own_transaction(wor
         ) == sorted((str(invoice.pk), invoice.kind, invoice.display_number) for invoice in issued)
         assert [invoice.kind for invoice in issued] == ["invoice", "credit_note", "invoice"]
         assert not Document.objects.filter(booking=booking).exists()  # no PDF until its consumer runs
+
+
+def test_a_goodwill_credit_before_a_cancellation_still_leaves_the_charge_invoiced(world):
+    from bookings import invoicing
+
+    with tenant_context(world.tenant):
+        booking, _events = _run(
+            world, "gw1", [("change", "booking.confirmed"), ("consume", "booking.confirmed")]
+        )
+        invoicing.issue_credit_note(invoicing.current_invoice(booking), 100, "Goodwill: late pick-up")
+        services.cancel_booking(Booking.objects.get(pk=booking.pk), reason="client ill")
+        invoice_handlers.cancellation_credit_note(
+            OutboxEvent.objects.get(aggregate_id=str(booking.pk), name="booking.cancelled")
+        )
+        booking.refresh_from_db()
+        assert booking.cancellation_charge > 0
+        assert _net_invoiced(booking) == booking.cancellation_charge
+
+
+def test_a_goodwill_credit_is_carried_over_when_a_change_replaces_the_invoice(world):
+    from bookings import invoicing
+
+    with tenant_context(world.tenant):
+        booking, _events = _run(
+            world, "gw2", [("change", "booking.confirmed"), ("consume", "booking.confirmed")]
+        )
+        invoicing.issue_credit_note(invoicing.current_invoice(booking), 100, "Goodwill: late pick-up")
+        _add_an_adult(booking)
+        modified = OutboxEvent.objects.get(aggregate_id=str(booking.pk), name="booking.modified")
+        invoice_handlers.reinvoice(modified)
+        invoice_handlers.reinvoice(modified)  # redelivered: nothing more
+        booking.refresh_from_db()
+        assert _net_invoiced(booking) == booking.total - 100
+        assert invoicing.credited_so_far(invoicing.current_invoice(booking)) == 100
