@@ -689,6 +689,8 @@ def seed_bookings(tenant: Tenant, partner: User) -> Booking | None:
         .select_related("option__tour")
         .order_by("starts_at")[:40]
     )
+    if not departures:
+        return None  # a catalogue without departures ahead (edited by hand): nothing to book
     trade_departure = departures[0]
     retail_departure = next((d for d in departures if d.tour_id != trade_departure.tour_id), departures[-1])
     language = tenant.default_language
