@@ -113,6 +113,14 @@ def reason_not_to_send(booking: Booking, kind: str, *, now: dt.datetime | None =
 # --- queuing ---------------------------------------------------------------------------------------------------
 
 
+def recipient_of(booking: Booking) -> str:
+    """Who gets a booking's emails: the agency (its bookings address) for an agency's booking — the agency is the
+    customer and passes the voucher on — else the lead traveller."""
+    if booking.agency_id is not None and booking.agency.email:
+        return booking.agency.email
+    return booking.lead_email
+
+
 def queue(booking: Booking, kind: str, key: str, *, context_extra: dict | None = None) -> Notification | None:
     """Log an email to the lead customer and have a worker send it after this transaction commits. None if this
     (booking, kind, key) was queued before. ``context_extra`` (JSON values) travels in the task message only: a
@@ -127,7 +135,7 @@ def queue(booking: Booking, kind: str, key: str, *, context_extra: dict | None =
                 booking=booking,
                 kind=kind,
                 key=key,
-                recipient=booking.lead_email,
+                recipient=recipient_of(booking),
                 language=booking.language or settings.LANGUAGE_CODE,
             )
     except IntegrityError:  # queued concurrently by a redelivery of the same event
@@ -428,6 +436,7 @@ def email_context(notification: Notification, *, context_extra: dict | None = No
         "tenant": tenant,
         "site_url": public_base_url(tenant),
         "lead_name": booking.lead_name,
+        "addressee": str(booking.agency) if booking.agency_id is not None else booking.lead_name,
         "reference": booking.reference,
         "currency": booking.currency,
         "total": booking.total,
@@ -440,6 +449,8 @@ def email_context(notification: Notification, *, context_extra: dict | None = No
         "kind": notification.kind,
         # A trade booking's price is the agency's net rate: its client, the lead traveller, never sees it.
         "show_prices": booking.agency_id is None,
+        "for_agency": booking.agency_id is not None,
+        "agent_reference": booking.agent_reference,
     }
     if notification.kind == Kind.MODIFIED:
         context["moved"] = "moved_to" in payload

@@ -63,7 +63,7 @@ def _notification(booking: Booking, kind: str, language: str = "en") -> Notifica
         booking=booking,
         kind=kind,
         key=f"test-{kind}-{language}",
-        recipient=booking.lead_email,
+        recipient=notifications.recipient_of(booking),
         language=language,
     )
 
@@ -107,14 +107,16 @@ def test_each_kind_renders_html_and_text_in_the_bookings_language(world, kind):
     english, french = messages["en"], messages["fr"]
     assert english.subject and french.subject and english.subject != french.subject
     for message in (english, french):
-        assert message.to == ["ana@example.com"]
+        assert message.to == [notifications.recipient_of(booking)]
         [(html, mimetype)] = message.alternatives
         assert mimetype == "text/html" and html.lstrip().startswith("<!doctype html>")
         assert booking.reference in message.body and booking.reference in html
         assert "{%" not in message.body and "{{" not in html
         assert "O'Brien" in message.body  # the text part is not HTML-escaped
         assert "O&#x27;Brien" in html
-    assert "Dear Ana Lima," in english.body and "Bonjour Ana Lima," in french.body
+    # An agency's booking: addressed to the agency, naming the lead traveller
+    assert f"Dear {world.agency}," in english.body and f"Bonjour {world.agency}," in french.body
+    assert "Lead traveller: Ana Lima" in english.body
     assert '<html lang="fr">' in french.alternatives[0][0]
     assert "Meeting point: Praça do Comércio" in english.body
     assert "Point de rendez-vous : Praça do Comércio" in french.body
@@ -217,7 +219,7 @@ def test_a_redelivered_event_queues_one_email_and_sends_it_once(world, django_ca
             str(event.pk),
             "queued",
         )
-        assert (notification.recipient, notification.language) == ("ana@example.com", "en")
+        assert (notification.recipient, notification.language) == (booking.agency.email, "en")
         assert len(callbacks) == 1
 
     assert _send_task(notification, world.tenant).get() == "sent"
@@ -515,3 +517,17 @@ def test_a_confirmation_waits_for_the_voucher_and_goes_as_soon_as_it_is_made(
         with django_capture_on_commit_callbacks(execute=True):
             document_consumers.voucher(confirmed)  # the voucher exists: the email goes now
         assert [options["countdown"] for options in sent] == [notifications.VOUCHER_BACKSTOP_SECONDS, None]
+
+
+def test_an_agencys_booking_is_emailed_to_the_agency_and_a_travellers_to_the_traveller(world):
+    with tenant_context(world.tenant):
+        trade = world.confirmed_booking("agency", adults=1)
+        retail = services.create_booking(
+            holds=[world.hold("retail", {"adult": 1})], lead=LEAD, channel="retail", language="en"
+        )
+        to_agency = notifications.build_message(_notification(trade, Kind.CONFIRMATION))
+        to_traveller = notifications.build_message(_notification(retail, Kind.PAYMENT_DUE))
+    assert notifications.recipient_of(trade) == world.agency.email
+    assert notifications.recipient_of(retail) == LEAD.email
+    assert f"Dear {world.agency}," in to_agency.body
+    assert f"Dear {LEAD.name}," in to_traveller.body

@@ -113,7 +113,8 @@ def test_an_event_is_relayed_after_commit_and_each_consumer_runs_once(worker, te
     _wait_for(lambda: _calls.get(key) and _calls.get(f"flaky:{key}"), "both consumers")
     with tenant_context(tenant):
         _wait_for(lambda: OutboxEvent.objects.get(pk=event.pk).published_at is not None, "published")
-        assert ProcessedEvent.objects.filter(event=event).count() == 2
+        # A consumer records its call before its transaction (and claim row) commits: wait for the commits.
+        _wait_for(lambda: ProcessedEvent.objects.filter(event=event).count() == 2, "both claims committed")
     assert _calls[key] == [str(event.pk)]
 
 
