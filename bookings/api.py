@@ -8,8 +8,7 @@ import uuid
 import zoneinfo
 
 from django.db.models import Exists, OuterRef
-from django.http import Http404, HttpResponse
-from django.utils.http import content_disposition_header
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, renderers, status, viewsets
@@ -29,6 +28,7 @@ from bookings.serializers import (
     MoveSerializer,
     TravellersSerializer,
 )
+from core.downloads import private_download
 from core.errors import DomainError
 from tenants.permissions import HasApiAccess, IsTenantMember, RolePermissions, partner_of, scope_to_partner
 
@@ -285,7 +285,4 @@ class BookingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         document = Document.objects.filter(pk=document_id, booking=booking).first()
         if document is None:
             raise Http404("No such document on this booking.")
-        response = HttpResponse(bytes(document.content), content_type="application/pdf")
-        response["Content-Disposition"] = content_disposition_header(True, document.filename)
-        response["Cache-Control"] = "private, no-store"  # names and addresses: never kept by a shared cache
-        return response
+        return private_download(document.content, document.filename, "application/pdf")

@@ -22,11 +22,11 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.http import content_disposition_header
 
 from bookings import services
 from bookings.manifest import departure_manifest, manifest_csv, manifest_filename
 from bookings.models import Booking, Document, Notification
+from core.downloads import private_download
 from core.errors import DomainError
 from core.money import Money
 from events.models import OutboxEvent
@@ -427,10 +427,7 @@ def document_download(request: HttpRequest, object_id, document_id, *, model_adm
     document = Document.objects.filter(pk=document_id, booking_id=object_id).first()
     if document is None:
         raise Http404("No such document.")
-    response = HttpResponse(bytes(document.content), content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(True, document.filename)
-    response["Cache-Control"] = "private, no-store"  # names and addresses: never kept by a shared cache
-    return response
+    return private_download(document.content, document.filename, "application/pdf")
 
 
 # --- the departure manifest ---------------------------------------------------------------------------------------
@@ -445,8 +442,9 @@ def departure_manifest_view(
     if manifest is None:
         raise Http404("No such departure.")
     if fmt == "csv":
-        response = HttpResponse(manifest_csv(manifest), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = content_disposition_header(True, manifest_filename(manifest, "csv"))
+        response = private_download(
+            manifest_csv(manifest), manifest_filename(manifest, "csv"), "text/csv; charset=utf-8"
+        )
     elif fmt == "pdf":
         from core.pdf import render_pdf
 
@@ -458,8 +456,7 @@ def departure_manifest_view(
                 "printed_at": timezone.now().astimezone(ZoneInfo(manifest.time_zone)),
             },
         )
-        response = HttpResponse(pdf, content_type="application/pdf")
-        response["Content-Disposition"] = content_disposition_header(True, manifest_filename(manifest, "pdf"))
+        response = private_download(pdf, manifest_filename(manifest, "pdf"), "application/pdf")
     else:
         departure_opts = Departure._meta
         context = {

@@ -11,7 +11,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -19,6 +18,7 @@ from bookings import services
 from bookings.links import booking_for_manage_token, manage_token
 from bookings.models import Booking
 from bookings.selectors import find_booking
+from core.downloads import private_download
 from core.errors import ConflictError, DomainError
 from portals.retail import booking_page
 from portals.retail.forms import FindBookingForm, TravellerForm
@@ -129,10 +129,7 @@ def download_document(request, token: str, document_id):
     document = booking_page.document(booking, document_id)
     if document is None:
         raise Http404("No such document on this booking.")
-    response = HttpResponse(bytes(document.content), content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(True, document.filename)
-    response["Content-Length"] = str(len(response.content))
-    return response
+    return private_download(document.content, document.filename, "application/pdf")
 
 
 @private_page
