@@ -34,6 +34,7 @@ from django.utils import timezone, translation
 
 from bookings.links import manage_url
 from bookings.models import Booking, Notification
+from bookings.selectors import first_start
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
 from events.models import OutboxEvent
@@ -78,10 +79,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 # --- when an email makes sense ---------------------------------------------------------------------------------
 
 
-def _first_start(booking: Booking) -> dt.datetime | None:
-    return booking.items.aggregate(first=Min("departure__starts_at"))["first"]
-
-
 def reason_not_to_send(booking: Booking, kind: str, *, now: dt.datetime | None = None) -> str:
     """Why an email of ``kind`` no longer makes sense for the booking as it is now ("" when it does)."""
     status = booking.status
@@ -91,7 +88,7 @@ def reason_not_to_send(booking: Booking, kind: str, *, now: dt.datetime | None =
     if kind == Kind.REMINDER:
         if status != S.CONFIRMED:
             return f"booking {label}"
-        first = _first_start(booking)
+        first = first_start(booking)
         if first is None or first <= (now or timezone.now()):
             return "departure already started"
         return ""

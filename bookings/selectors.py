@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.db.models import Min
+
 from bookings.models import Booking
 from core.pii.fields import blind_lookup
 
@@ -15,3 +19,8 @@ def find_booking(reference: str, email: str) -> Booking | None:
     return Booking.objects.filter(
         reference=reference, **blind_lookup(Booking, "lead_email_index", email)
     ).first()
+
+
+def first_start(booking: Booking) -> dt.datetime | None:
+    """When the booking's first departure starts (UTC); None for a booking without items."""
+    return booking.items.aggregate(first=Min("departure__starts_at"))["first"]

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Max, Min, Sum, Value, When
 from django.utils import timezone, translation
 
+from bookings import selectors
 from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller, new_reference
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
@@ -437,7 +438,7 @@ def _item_with_room(
 
 def details_cutoff(booking: Booking) -> dt.datetime | None:
     """Until when travellers may change their details online: the tenant's cut-off before the first departure."""
-    first_start = booking.items.aggregate(first=Min("departure__starts_at"))["first"]
+    first_start = selectors.first_start(booking)
     if first_start is None:
         return None
     hours = Tenant.objects.values_list("traveller_details_cutoff_hours", flat=True).get(pk=booking.tenant_id)
@@ -735,7 +736,7 @@ def mark_no_show(booking: Booking, *, actor=None, reason: str = "") -> Booking:
     booking = _locked(booking)
     if S.NO_SHOW not in TRANSITIONS[booking.status]:
         raise IllegalTransition(booking, S.NO_SHOW)
-    first_start = booking.items.aggregate(first=Min("departure__starts_at"))["first"]
+    first_start = selectors.first_start(booking)
     if first_start is None or first_start > timezone.now():
         raise ConflictError("A no-show is recorded once the departure has started.", code="not_started")
     return _move(booking, S.NO_SHOW, actor=actor, reason=reason)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookings import services
 from bookings.models import Booking, Document, Traveller
+from bookings.selectors import first_start
 from tours.models import TourTranslation, UnitType
 
 S = Booking.Status
@@ -126,10 +126,6 @@ def documents(booking: Booking) -> list[Document]:
 
 def document(booking: Booking, document_id) -> Document | None:
     return _visible_documents(booking).filter(pk=document_id).first()
-
-
-def first_start(booking: Booking) -> dt.datetime | None:
-    return booking.items.aggregate(first=Min("departure__starts_at"))["first"]
 
 
 def is_open(booking: Booking) -> bool:
