@@ -93,6 +93,18 @@ def _locked(booking: Booking) -> Booking:
     return Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
 
 
+def _locked_for(booking: Booking, to: str) -> Booking:
+    """The booking locked, refused up front (nothing changed yet) if it may not become ``to``."""
+    booking = _locked(booking)
+    _check_transition(booking, to)
+    return booking
+
+
+def _check_transition(booking: Booking, to: str) -> None:
+    if to not in TRANSITIONS[booking.status]:
+        raise IllegalTransition(booking, to)
+
+
 def _lock_seats(booking: Booking) -> None:
     """Lock the booking's holds, then their departures, each in id order (the inventory's lock order: holds, then
     departures), before moving any seat: two multi-item bookings on the same departures, confirmed or cancelled at
@@ -115,8 +127,7 @@ def _lock_seats(booking: Booking) -> None:
 
 def _move(booking: Booking, to: str, *, actor=None, reason: str = "", payload: dict | None = None) -> Booking:
     """The one place a status changes: the transition is checked, the history written, the event published."""
-    if to not in TRANSITIONS[booking.status]:
-        raise IllegalTransition(booking, to)
+    _check_transition(booking, to)
     StatusChange.objects.create(
         booking=booking,
         from_status=booking.status,
@@ -571,9 +582,7 @@ def _check_credit(booking: Booking, due: int | None = None) -> None:
 @transaction.atomic
 def confirm_booking(booking: Booking, *, actor=None, reason: str = "") -> Booking:
     """Held seats become sold. Allowed when nothing is due now (see the module docstring)."""
-    booking = _locked(booking)
-    if S.CONFIRMED not in TRANSITIONS[booking.status]:
-        raise IllegalTransition(booking, S.CONFIRMED)
+    booking = _locked_for(booking, S.CONFIRMED)
     if booking.on_account:
         if booking.currency != booking.agency.currency:
             raise ConflictError("On-account bookings are in the agency's currency.", code="currency_mismatch")
@@ -649,9 +658,7 @@ def cancel_booking(
     """Seats go back on sale (held or sold). The cancellation terms go into ``booking.cancelled`` for the credit
     note and the refund (issue 7). Staff may override the refundable amount (0 … paid) with a reason; the
     override is audited."""
-    booking = _locked(booking)
-    if S.CANCELLED not in TRANSITIONS[booking.status]:
-        raise IllegalTransition(booking, S.CANCELLED)
+    booking = _locked_for(booking, S.CANCELLED)
     terms = cancellation_terms(booking)
     refundable = terms.refundable
     if refundable_override is not None:
@@ -701,9 +708,7 @@ def cancel_booking(
 def expire_booking(booking: Booking) -> Booking:
     """An unconfirmed booking whose holds lapsed: its seats are free again. ``hold.expired`` names the booking's
     holds (holds outside bookings expire silently in the inventory: nobody waits for them)."""
-    booking = _locked(booking)
-    if S.EXPIRED not in TRANSITIONS[booking.status]:
-        raise IllegalTransition(booking, S.EXPIRED)
+    booking = _locked_for(booking, S.EXPIRED)
     _lock_seats(booking)
     lapsed = []
     for item in booking.items.select_related("hold"):
@@ -721,9 +726,7 @@ def expire_booking(booking: Booking) -> Booking:
 @transaction.atomic
 def complete_booking(booking: Booking, *, actor=None) -> Booking:
     """The tour took place (all its departures have ended)."""
-    booking = _locked(booking)
-    if S.COMPLETED not in TRANSITIONS[booking.status]:
-        raise IllegalTransition(booking, S.COMPLETED)
+    booking = _locked_for(booking, S.COMPLETED)
     last_end = booking.items.aggregate(last=Max("departure__ends_at"))["last"]
     if last_end is None or last_end > timezone.now():
         raise ConflictError("The booking's tour has not ended yet.", code="not_ended")
@@ -733,9 +736,7 @@ def complete_booking(booking: Booking, *, actor=None) -> Booking:
 @transaction.atomic
 def mark_no_show(booking: Booking, *, actor=None, reason: str = "") -> Booking:
     """Nobody came. Seats stay sold (the departure has run); nothing is refunded by this."""
-    booking = _locked(booking)
-    if S.NO_SHOW not in TRANSITIONS[booking.status]:
-        raise IllegalTransition(booking, S.NO_SHOW)
+    booking = _locked_for(booking, S.NO_SHOW)
     first_start = selectors.first_start(booking)
     if first_start is None or first_start > timezone.now():
         raise ConflictError("A no-show is recorded once the departure has started.", code="not_started")
