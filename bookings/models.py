@@ -324,6 +324,9 @@ class Notification(TenantModel):
         REMINDER = "reminder", "Reminder before departure"
         MODIFIED = "modified", "Booking changed"
         CANCELLATION = "cancellation", "Cancellation"
+        PAYMENT_FAILED = "payment_failed", "Installment payment failed"
+        FINAL_NOTICE = "final_notice", "Final payment notice"
+        REFUND = "refund", "Refund"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

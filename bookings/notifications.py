@@ -30,9 +30,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, Min, OuterRef
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 
-from bookings.links import manage_url
+from bookings.links import manage_token, manage_url
 from bookings.models import Booking, Notification
 from bookings.selectors import first_start
 from core.errors import ConflictError, DomainError
@@ -65,7 +66,18 @@ EVENT_OF_KIND = {
     Kind.PAYMENT_DUE: "booking.awaiting_payment",
     Kind.MODIFIED: "booking.modified",
     Kind.CANCELLATION: "booking.cancelled",
+    Kind.PAYMENT_FAILED: "payment.installment_failed",
+    Kind.FINAL_NOTICE: "payment.installment_failed",
+    Kind.REFUND: "payment.refunded",
 }
+# Kinds that share an event tell its payloads apart (used when a resend looks for the latest one).
+PAYLOAD_OF_KIND = {
+    Kind.PAYMENT_FAILED: {"final_notice": False},
+    Kind.FINAL_NOTICE: {"final_notice": True},
+}
+# Dunning emails ask the traveller for money: like the receipt and payment-due emails, never for an agency's
+# booking (the agency is invoiced and pays on its own terms).
+TRAVELLER_PAYS_KINDS = (Kind.PAYMENT_DUE, Kind.RECEIPT, Kind.PAYMENT_FAILED, Kind.FINAL_NOTICE)
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -92,8 +104,21 @@ def reason_not_to_send(booking: Booking, kind: str, *, now: dt.datetime | None =
         if first is None or first <= (now or timezone.now()):
             return "departure already started"
         return ""
-    if kind in (Kind.PAYMENT_DUE, Kind.RECEIPT) and booking.agency_id is not None:
+    if kind in TRAVELLER_PAYS_KINDS and booking.agency_id is not None:
         return "the agency pays, not the traveller"
+    if kind in (Kind.PAYMENT_FAILED, Kind.FINAL_NOTICE):
+        # The installment may have been paid from the booking page, or the booking cancelled, since the attempt.
+        if status != S.CONFIRMED:
+            return f"booking {label}"
+        from payments.services import amount_due_now
+
+        return "" if amount_due_now(booking) > 0 else "nothing due"
+    if kind == Kind.REFUND:
+        # Whatever the booking's state: money went back and the payer should hear of it. Only a resend of a
+        # booking never refunded makes no sense.
+        from payments.models import Refund
+
+        return "" if booking.refunds.filter(status=Refund.Status.SUCCEEDED).exists() else "no refund was made"
     if kind == Kind.PAYMENT_DUE:
         if status not in (S.ON_HOLD, S.AWAITING_PAYMENT):
             return f"booking {label}"
@@ -108,6 +133,13 @@ def reason_not_to_send(booking: Booking, kind: str, *, now: dt.datetime | None =
 
 
 # --- queuing ---------------------------------------------------------------------------------------------------
+
+
+def checkout_url(booking: Booking) -> str:
+    """Absolute link to the booking's checkout page (pay what is due now), on the tenant's primary host."""
+    return public_base_url(booking.tenant) + reverse(
+        "retail:checkout", kwargs={"token": manage_token(booking)}
+    )
 
 
 def recipient_of(booking: Booking) -> str:
@@ -442,6 +474,7 @@ def email_context(notification: Notification, *, context_extra: dict | None = No
         "lines": lines,
         "travellers": [f"{t.first_name} {t.last_name}".strip() for t in booking.travellers.order_by("pk")],
         "manage_url": manage_url(booking),
+        "checkout_url": checkout_url(booking),
         "payload": payload,
         "kind": notification.kind,
         # A trade booking's price is the agency's net rate: its client, the lead traveller, never sees it.
@@ -460,8 +493,95 @@ def email_context(notification: Notification, *, context_extra: dict | None = No
     if notification.kind == Kind.CANCELLATION:
         context["refundable"] = payload.get("refundable")
         context["charge"] = payload.get("charge")
+    if notification.kind in (Kind.PAYMENT_FAILED, Kind.FINAL_NOTICE):
+        context.update(_dunning_context(booking, payload, language))
+    if notification.kind == Kind.REFUND:
+        context.update(_refund_context(booking, payload))
+        # The money goes back to whoever paid: an agency reading at its own address sees its amount, a traveller
+        # reading an agency's booking (the agency has no address) must not learn the agency's net price.
+        context["show_amount"] = booking.agency_id is None or (
+            bool(booking.agency.email) and notification.recipient == booking.agency.email
+        )
     context.update(context_extra or {})
     return context
+
+
+def _local_date(iso_date: str | None, language: str) -> str:
+    """An ISO date from a payload, written out in the reader's language ("" when missing or malformed)."""
+    try:
+        day = dt.date.fromisoformat(iso_date or "")
+    except ValueError:
+        return ""
+    try:
+        locale = Locale.parse(translation.to_locale(language))
+    except (ValueError, UnknownLocaleError):
+        locale = Locale("en")
+    return format_date(day, format="long", locale=locale)
+
+
+# Failure codes (Stripe's decline codes, or ours) the emails explain in words of their own; any other code gets
+# the general wording.
+EXPLAINED_FAILURES = {
+    "card_declined",
+    "insufficient_funds",
+    "authentication_required",
+    "expired_card",
+    "no_saved_card",
+    "incorrect_cvc",
+    "processing_error",
+}
+
+
+def _dunning_context(booking: Booking, payload: dict, language: str) -> dict:
+    """A failed installment attempt: what was owed, why it failed, when the next (or last) attempt is and, for a
+    final notice, what the booking's frozen terms say happens after it."""
+    from payments.models import PaymentTerms
+
+    reason = str(payload.get("reason") or "")
+    if reason == "declined":  # our code when the gateway gave none
+        reason = "card_declined"
+    schedule = getattr(booking, "schedule", None)  # a booking made before schedules existed has none
+    terms = schedule.terms if schedule is not None else {}
+    return {
+        "amount": payload.get("amount"),
+        "amount_currency": payload.get("currency") or booking.currency,
+        "failure": reason if reason in EXPLAINED_FAILURES else "other",
+        "next_attempt_on": _local_date(payload.get("next_attempt_on"), language),
+        "cancel_after_final_failure": terms.get("after_final_failure")
+        == PaymentTerms.AfterFinalFailure.CANCEL,
+    }
+
+
+def _refund_context(booking: Booking, payload: dict) -> dict:
+    """Where the money went back (the refunded payment's provider and method) and why (the refund's kind)."""
+    from payments.models import Payment
+
+    payment = None
+    if payload.get("payment"):
+        try:
+            payment = Payment.objects.filter(booking=booking, pk=uuid.UUID(str(payload["payment"]))).first()
+        except ValueError:
+            payment = None
+    if payment is None:
+        refunded_to = "unknown"
+    elif payment.provider == Payment.Provider.PAYPAL:
+        refunded_to = "paypal"
+    elif payment.method == Payment.Method.CARD:
+        refunded_to = "card"
+    elif payment.method == Payment.Method.BANK_TRANSFER:
+        refunded_to = "bank_transfer"
+    else:
+        refunded_to = "unknown"
+    return {
+        "amount": payload.get("amount"),
+        "amount_currency": payload.get("currency") or booking.currency,
+        "refund_kind": payload.get("kind") or "",
+        "refunded_to": refunded_to,
+        "card_summary": payment.payment_method_summary if payment is not None else "",
+        # A surplus is either paid for a booking that had lapsed (it is no longer being sold or travelled on) or
+        # paid on top of its total (twice).
+        "lapsed": booking.status in (S.CANCELLED, S.EXPIRED, S.REFUNDED),
+    }
 
 
 def _event_for(notification: Notification) -> OutboxEvent | None:
@@ -476,6 +596,10 @@ def _event_for(notification: Notification) -> OutboxEvent | None:
         event = events.filter(pk=uuid.UUID(notification.key)).first()
     except ValueError:
         event = None
+    if event is None:
+        events = events.filter(
+            **{f"payload__{key}": value for key, value in PAYLOAD_OF_KIND.get(notification.kind, {}).items()}
+        )
     return event or events.order_by("-created_at").first()
 
 

@@ -31,6 +31,7 @@ from inventory import services as inventory
 from inventory.models import Departure, Hold
 from partners.models import Agency
 from partners.selectors import contract_on
+from payments import refunds, schedules
 from payments.services import amount_due_now
 from tenants import audit
 from tenants.models import Tenant
@@ -328,6 +329,7 @@ def create_booking(
     StatusChange.objects.create(
         booking=booking, from_status="", to_status=S.DRAFT, actor_label=_actor_label(actor)
     )
+    schedules.create_schedule(booking, items)
     publish("booking.initiated", booking, {"reference": booking.reference, "total": booking.total})
     publish("inventory.reserved", booking, {"holds": [str(hold.pk) for hold in locked]})
     return _move(booking, S.ON_HOLD, actor=actor)
@@ -701,7 +703,60 @@ def cancel_booking(
         "refundable": refundable,
         "policy_refundable": terms.refundable,
     }
+    # What is not already being refunded goes back to the payer (gateway parts are sent after commit).
+    to_refund = min(refundable, refunds.refundable(booking))
+    if to_refund > 0:
+        refunds.request_refund_locked(
+            booking,
+            amount=to_refund,
+            reason=f"Cancellation of booking {booking.reference}",
+            request_key=f"cancellation-{booking.pk}",
+            actor=actor,
+            kind=refunds.Kind.CANCELLATION,
+        )
     return _move(booking, S.CANCELLED, actor=actor, reason=reason, payload=payload)
+
+
+# A payer who has started paying keeps the seats at least this long (a slow 3-D Secure or PayPal approval).
+PAYMENT_GRACE = dt.timedelta(minutes=15)
+
+
+@transaction.atomic
+def keep_seats_for_payment(booking: Booking) -> Booking:
+    """The payer has started paying online: extend the booking's holds to at least ``PAYMENT_GRACE`` from now
+    (within their maximum lifetime), so the seats wait for the gateway's answer. Money arriving after the seats
+    lapsed anyway is refunded automatically."""
+    booking = _locked(booking)
+    if booking.status not in (S.ON_HOLD, S.AWAITING_PAYMENT):
+        return booking
+    wanted = timezone.now() + PAYMENT_GRACE
+    for item in booking.items.select_related("hold").order_by("hold_id"):
+        hold = item.hold
+        if hold is None or hold.status != Hold.Status.ACTIVE or hold.expires_at >= wanted:
+            continue
+        latest = hold.created_at + dt.timedelta(seconds=inventory.hold_max_lifetime_seconds())
+        seconds = int((min(wanted, latest) - hold.expires_at).total_seconds())
+        if seconds > 0:
+            try:
+                inventory.extend_hold(hold, seconds)
+            except DomainError:
+                continue  # lapsed meanwhile: the payment, if it comes, is refunded
+    booking.expires_at = (
+        Hold.objects.filter(booking_item__booking=booking, status=Hold.Status.ACTIVE).aggregate(
+            first=Min("expires_at")
+        )["first"]
+        or booking.expires_at
+    )
+    booking.save(update_fields=["expires_at", "updated_at"])
+    return booking
+
+
+@transaction.atomic
+def mark_refunded(booking: Booking, *, reason: str = "") -> Booking:
+    """A cancelled booking whose money has all gone back (``payments.refunds`` calls this when the last refund
+    succeeds)."""
+    booking = _locked_for(booking, S.REFUNDED)
+    return _move(booking, S.REFUNDED, reason=reason or "Fully refunded")
 
 
 @transaction.atomic
@@ -902,6 +957,7 @@ def _save_changed_item(
         # credit. An unconfirmed one is checked in full now, and again when it is confirmed.
         _check_credit(booking, difference if booking.status == S.CONFIRMED else booking.balance)
     booking.save(update_fields=["total", "expires_at", "updated_at"])
+    schedules.replan(booking)
     return difference
 
 

@@ -8,6 +8,7 @@ message with the form kept; the action's transaction is rolled back, so nothing 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -160,6 +161,35 @@ class PaymentForm(ActionForm):
         return self.minor_units("amount")
 
 
+class RefundForm(ActionForm):
+    amount = forms.DecimalField(
+        min_value=Decimal("0.001"),
+        help_text="In the booking's currency, e.g. 120.50; at most the refundable amount.",
+    )
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept with the refund."
+    )
+    # A fresh key per rendered form: a double submit (or a browser resend) of the same form refunds once.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["idempotency_key"] = f"backoffice:{uuid.uuid4()}"
+
+    def clean_amount(self):
+        from payments import refunds
+
+        amount = self.minor_units("amount")
+        # Said on the field at once; the service decides again under the booking's lock (a refund made meanwhile).
+        available = refunds.refundable(self.booking)
+        if amount is not None and amount > available:
+            raise forms.ValidationError(
+                f"At most {money(available, self.booking.currency)}: what was paid, less refunds made or under way."
+            )
+        return amount
+
+
 # --- what each action does ----------------------------------------------------------------------------------
 
 
@@ -212,6 +242,42 @@ def _payment(request, booking: Booking, data: dict) -> str:
         request=request,
     )
     return f"Payment of {money(data['amount'], booking.currency)} recorded on {booking.reference}."
+
+
+def _refund(request, booking: Booking, data: dict) -> str:
+    from payments import refunds  # written alongside; imported on use
+
+    parts = refunds.request_refund(  # audited by the service
+        booking,
+        amount=data["amount"],
+        reason=data["reason"],
+        request_key=data["idempotency_key"],
+        actor=request.user,
+        request=request,
+    )
+    offline = sum(1 for part in parts if part.payment.provider == "offline")
+    later = (
+        f" {offline} part{'s' if offline != 1 else ''} paid offline stay{'s' if offline == 1 else ''} pending until "
+        "the money is sent back and recorded on the refund list."
+        if offline
+        else ""
+    )
+    return f"Refund of {money(data['amount'], booking.currency)} requested on {booking.reference}.{later}"
+
+
+def _refund_context(booking: Booking) -> dict:
+    from payments import refunds
+
+    return {
+        "terms_caption": "What can be refunded",
+        "terms_rows": [("Refundable (maximum)", money(refunds.refundable(booking), booking.currency))],
+    }
+
+
+def _refundable(booking: Booking) -> bool:
+    from payments import refunds
+
+    return refunds.refundable(booking) > 0
 
 
 def _cancel_context(booking: Booking) -> dict:
@@ -293,6 +359,17 @@ ACTIONS: dict[str, BookingAction] = {
             lambda booking: booking.status in PAYABLE and booking.balance > 0,
             _payment,
             "A payment received outside the online checkout (bank transfer, cash).",
+        ),
+        BookingAction(
+            "refund",
+            "Refund",
+            "payments.add_refund",
+            RefundForm,
+            _refundable,
+            _refund,
+            "Card and PayPal payments are refunded first (newest first) by the gateway; money paid offline is "
+            "sent back by you and recorded on the refund list.",
+            _refund_context,
         ),
     ]
 }
@@ -406,7 +483,16 @@ def booking_page_context(request, booking: Booking) -> dict:
             for action in available_actions(request, booking)
         ],
         "booking_manifests": _manifest_links(request, booking),
+        "booking_payments": _payments_panel(request, booking),
     }
+
+
+def _payments_panel(request, booking: Booking) -> dict | None:
+    if not request.user.has_perm("payments.view_payment"):
+        return None
+    from payments.views_backoffice import payments_panel
+
+    return payments_panel(booking)
 
 
 def _manifest_links(request, booking: Booking) -> list:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Sum
 
 from bookings.models import Booking
-from payments.models import Payment
+from payments.models import Payment, Refund
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,24 @@ class Ledger:
 
 
 def ledger(booking: Booking) -> Ledger:
-    """Succeeded payments count as paid; refunds arrive with issue 7's ``Refund`` rows (0 until then)."""
+    """Succeeded payments count as paid, succeeded refunds as refunded (pending ones are neither yet)."""
     paid = (
         Payment.objects.filter(booking=booking, status=Payment.Status.SUCCEEDED).aggregate(
             paid=Sum("amount")
         )["paid"]
         or 0
     )
-    return Ledger(currency=booking.currency, total=booking.total, paid=paid, refunded=0)
+    refunded = (
+        Refund.objects.filter(booking=booking, status=Refund.Status.SUCCEEDED).aggregate(
+            refunded=Sum("amount")
+        )["refunded"]
+        or 0
+    )
+    return Ledger(currency=booking.currency, total=booking.total, paid=paid, refunded=refunded)
+
+
+def refunds_of(booking: Booking) -> list[Refund]:
+    return list(Refund.objects.filter(booking=booking).select_related("payment").order_by("created_at", "id"))
 
 
 def payments_of(booking: Booking) -> list[Payment]:

@@ -17,26 +17,13 @@ from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from core.money import Money
 from events.outbox import publish
+from payments import schedules
 from payments.models import Payment
 from tenants import audit
 
-S = Booking.Status
-# A booking takes money while it is being sold and once it is sold; never once it has ended.
-PAYABLE_STATUSES = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)
-
-
-def amount_due_now(booking: Booking) -> int:
-    """Minor units the customer must pay now, before the booking can be confirmed (or, once confirmed, what is
-    still owed now).
-
-    Issue 6 knows no payment terms: a retail, back-office or API booking owes its whole balance now, and an
-    on-account trade booking owes nothing now (it is invoiced to the agency and settled by statement; the
-    agency's credit decides its confirmation). A booking that is no longer being sold or travelled on owes
-    nothing. Issue 7 replaces the first rule by the booking's ``PaymentSchedule`` (a deposit now, the balance N
-    days before departure, installments): callers keep asking this function."""
-    if booking.on_account or booking.status not in PAYABLE_STATUSES:
-        return 0
-    return max(booking.balance, 0)
+# The one place bookings ask what must be paid before confirming (the booking's payment schedule decides).
+amount_due_now = schedules.amount_due_now
+PAYABLE_STATUSES = schedules.PAYABLE_STATUSES
 
 
 def _money(amount: int, currency: str) -> str:

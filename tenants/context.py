@@ -79,6 +79,19 @@ def tenant_context(tenant: Tenant | uuid.UUID | str, using: str = "default") -> 
 
 
 @contextlib.contextmanager
+def tenant_bound(tenant: Tenant | uuid.UUID | str) -> Iterator[uuid.UUID]:
+    """Make ``tenant`` current without opening a transaction, for code that must not sit in one long transaction
+    (a view or task that calls a payment gateway): it opens ``tenant_context(require_tenant_id())`` around each
+    of its database steps itself. Outside those steps the database sees no tenant (fail closed)."""
+    tenant_id = _as_uuid(tenant)
+    token = _current_tenant_id.set(tenant_id)
+    try:
+        yield tenant_id
+    finally:
+        _current_tenant_id.reset(token)
+
+
+@contextlib.contextmanager
 def no_tenant() -> Iterator[None]:
     """Explicitly leave tenant scope (platform-level code on a tenant request)."""
     token = _current_tenant_id.set(None)

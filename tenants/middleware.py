@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponseNotFound, JsonResponse
+from django.urls import Resolver404, resolve
 
 from core.health import health_report
-from tenants.context import tenant_context
+from tenants.context import tenant_bound, tenant_context
 from tenants.routing import normalise_host, tenant_for_host
 
 
@@ -47,9 +48,25 @@ class TenantRoutingMiddleware:
         return self.get_response(request)
 
 
+def outside_request_transaction(view):
+    """Mark a view that calls a payment gateway: it runs with its tenant current but not inside the request's
+    transaction, and opens a short ``tenant_context`` around each database step itself, so no row lock is held
+    while the gateway answers (record the attempt, commit, call, record the outcome)."""
+    view.tenant_request_transaction = False
+    return view
+
+
+def _in_request_transaction(request) -> bool:
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return True
+    return getattr(match.func, "tenant_request_transaction", True)
+
+
 class TenantContextMiddleware:
     """Run the rest of the request in one transaction scoped to the host's tenant (after authentication, so the
-    user is known; the user table is platform-level)."""
+    user is known; the user table is platform-level), except views marked ``outside_request_transaction``."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -57,5 +74,8 @@ class TenantContextMiddleware:
     def __call__(self, request):
         if request.tenant is None:
             return self.get_response(request)
+        if not _in_request_transaction(request):
+            with tenant_bound(request.tenant):
+                return self.get_response(request)
         with tenant_context(request.tenant):
             return self.get_response(request)

@@ -5,6 +5,9 @@ from django.core.cache import caches
 
 from tenants.db import as_owner
 
+# The local payment gateways (session fixtures `fake_stripe`, `fake_paypal`).
+pytest_plugins = ["tests.fake_stripe", "tests.fake_paypal"]
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_test_environment, django_db_blocker, django_db_modify_db_settings):

@@ -7,6 +7,7 @@ from bookings import api_checkin
 from inventory import api as inventory_api
 from inventory.views_public import availability_view
 from partners import api as partners_api
+from payments import api as payments_api
 from tenants import api as tenants_api
 from tours import api as tours_api
 
@@ -30,5 +31,14 @@ urlpatterns = [
     path("quotes/", tours_api.QuoteView.as_view(), name="quote"),
     path("tours/<slug:slug>/availability/", availability_view, name="tour-availability"),
     path("check-in/", api_checkin.CheckInView.as_view(), name="check-in"),
+    # Before the router: its booking detail pattern would otherwise take the reference for a primary key.
+    path(
+        "bookings/<str:reference>/payments/",
+        payments_api.BookingPaymentsView.as_view(),
+        name="booking-payments",
+    ),
+    path(
+        "bookings/<str:reference>/refunds/", payments_api.BookingRefundsView.as_view(), name="booking-refunds"
+    ),
     *router.urls,
 ]

@@ -57,6 +57,23 @@ def _wait_healthy(port: str, processes: list[subprocess.Popen], timeout: float =
     raise SystemExit(f"the web server did not answer /healthz on port {port} within {timeout:.0f} s")
 
 
+def _start_fake_gateways(env: dict[str, str]) -> list[subprocess.Popen]:
+    """The local Stripe and PayPal (there is no internet here), unless real gateways are configured
+    (``STRIPE_API_BASE`` set, or ``FAKE_GATEWAYS=false``). Every process started after this uses them."""
+    if env.get("STRIPE_API_BASE") or env.get("FAKE_GATEWAYS", "true").lower() in ("0", "false", "no"):
+        return []
+    from tourops import fakes
+
+    stripe, stripe_url = fakes.spawn("tourops.fakes.stripe", env=env, cwd=BASE_DIR, start_new_session=True)
+    paypal, paypal_url = fakes.spawn("tourops.fakes.paypal", env=env, cwd=BASE_DIR, start_new_session=True)
+    env.update(
+        STRIPE_API_BASE=stripe_url,
+        STRIPE_JS_URL=f"{stripe_url}/js.stripe.com/v3/",
+        PAYPAL_API_BASE=paypal_url,
+    )
+    return [stripe, paypal]
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -70,7 +87,15 @@ def main() -> int:
     _manage(env, "migrate", "--noinput", "-v", "0")
     _manage(env, "collectstatic", "--noinput", "-v", "0")
     _manage(env, "tenancy_check")
-    logins = _manage(env, "seed_demo", "--port", port, capture=True)
+    processes: list[subprocess.Popen] = _start_fake_gateways(env)
+    try:
+        logins = _manage(
+            env, "seed_demo", "--port", port, capture=True
+        )  # registers the demo webhooks at the fakes
+    except BaseException:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        raise
 
     commands = {
         "web": [
@@ -114,7 +139,6 @@ def main() -> int:
             str(devservices.VAR_DIR / "celerybeat-schedule"),
         ],
     }
-    processes: list[subprocess.Popen] = []
     for command in commands.values():
         # Own process group each, so Ctrl-C handling is ours and children of children go too.
         processes.append(subprocess.Popen(command, env=env, cwd=BASE_DIR, start_new_session=True))  # noqa: S603
@@ -132,7 +156,7 @@ def main() -> int:
         if started is not None and (started.postgres or started.valkey):
             devservices.stop_services(postgres=started.postgres, valkey=started.valkey)
         print(
-            "\nStopped web, worker and beat"
+            "\nStopped web, worker, beat and the local gateways"
             + (" and the embedded servers" if started and (started.postgres or started.valkey) else "")
             + ". Data stays in var/."
         )
@@ -153,6 +177,9 @@ def main() -> int:
             + f"  API docs                            http://nordlys.localhost:{port}/api/v1/docs/\n"
             + f"  Health                              http://127.0.0.1:{port}/healthz\n\n"
             + logins
+            + "\nBook a tour on a tenant's site and pay on its checkout page with Stripe's test cards (local fake):\n"
+            + "  4242 4242 4242 4242 pays · 4000 0000 0000 0002 is declined · 4000 0027 6000 3184 asks for 3-D Secure;\n"
+            + "  any future expiry date and any CVC. PayPal (the fallback) approves on its own local page.\n"
             + "\nEmails are printed here by the worker (console backend). "
             + "`./manage.py <command>` in another terminal uses the same database and cache.\n"
             + "=" * 100,

@@ -215,6 +215,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "inventory.extend_schedules",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Gateway payments and refunds left unsettled by a crash or a lost webhook.
+    "payments-reconcile": {"task": "payments.reconcile", "schedule": 300.0},
+    # Due installments charged on the saved card (hourly: a retry day starts at midnight in any time zone).
+    "payments-charge-installments": {"task": "payments.charge_installments", "schedule": 3600.0},
 }
 
 # How long a hold keeps seats, per channel (a traveller checks out in minutes; an agent may need to call a client),
@@ -355,6 +359,17 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
     },
 }
+
+# --- Payments ---------------------------------------------------------------------------------------------------
+# Each tenant's gateway credentials live in its GatewayAccount rows (encrypted). These only say where the gateways
+# are: unset means Stripe and PayPal themselves; the dev launcher and the tests point them at the local fakes
+# (tourops/fakes/), because there is no internet here.
+STRIPE_API_BASE = env("STRIPE_API_BASE")  # e.g. http://127.0.0.1:8420
+STRIPE_JS_URL = env("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+PAYPAL_API_BASE = env("PAYPAL_API_BASE")  # unset: api-m.paypal.com or api-m.sandbox.paypal.com per account
+# Seconds before a gateway call counts as failed (and towards opening the circuit breaker).
+PAYMENT_GATEWAY_TIMEOUT = float(env("PAYMENT_GATEWAY_TIMEOUT", "10"))
+STRIPE_WEBHOOK_TOLERANCE = env_int("STRIPE_WEBHOOK_TOLERANCE", 300)  # seconds, as Stripe's own libraries
 
 # --- PII encryption -------------------------------------------------------------------------------------------
 PII_AEAD_KEYSET_FILE = env("PII_AEAD_KEYSET_FILE")

@@ -99,6 +99,14 @@ class Tour(TenantModel):
     )
     categories = models.ManyToManyField(Category, blank=True, related_name="tours", through="TourCategory")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    payment_terms = models.ForeignKey(
+        "payments.PaymentTerms",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tours",
+        help_text="How bookings of this tour are paid; empty: the default payment terms.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

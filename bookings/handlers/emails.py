@@ -49,3 +49,20 @@ def email_modified(event) -> None:
 @consumer("booking.cancelled", name="bookings.email_cancellation")
 def email_cancellation(event) -> None:
     _queue_for(event, Kind.CANCELLATION)
+
+
+@consumer("payment.installment_failed", name="bookings.email_installment_failed")
+def email_installment_failed(event) -> None:
+    # The attempt before the last one is a final notice; earlier ones say when we try again.
+    kind = Kind.FINAL_NOTICE if event.payload.get("final_notice") else Kind.PAYMENT_FAILED
+    _queue_for(event, kind)
+
+
+@consumer("payment.refunded", name="bookings.email_refund")
+def email_refund(event) -> None:
+    # An agency's booking too: the money goes back to whoever paid, and the agency hears of it at its address.
+    _queue_for(event, Kind.REFUND)
+
+
+# payment.installment_unpaid needs no email: when the terms cancel the booking, the cancellation email goes; when
+# they flag it, staff see it in the back office. payment.failed (a checkout attempt) is shown on the page.

@@ -20,6 +20,7 @@ from bookings.models import Booking
 from bookings.selectors import find_booking
 from core.downloads import private_download
 from core.errors import ConflictError, DomainError
+from payments.schedules import amount_due_now
 from portals.retail import booking_page
 from portals.retail.forms import FindBookingForm, TravellerForm
 from portals.retail.throttle import LOOKUP_WINDOW_SECONDS, lookup_allowed
@@ -113,6 +114,8 @@ def manage_booking(request, token: str):
                 "cancel_open": booking_page.is_open(booking),
                 "cancel_refusal": booking_page.cancellation_refusal(booking),
                 "travellers_refusal": booking_page.travellers_refusal(booking),
+                "payable": booking_page.payable_online(booking),
+                "due_now": amount_due_now(booking),
             },
         )
 

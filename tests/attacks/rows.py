@@ -435,6 +435,78 @@ def _payment(marker: str):
     )
 
 
+def _saved_payment(marker: str):
+    return _saved(_payment, marker)
+
+
+def _refund(marker: str):
+    from payments.models import Refund
+
+    payment = _saved_payment(marker)
+    return Refund(
+        payment=payment,
+        booking_id=payment.booking_id,
+        amount=50,
+        currency="EUR",
+        request_key=marker,
+        idempotency_key=marker,
+        reason=marker,
+    )
+
+
+def _payment_terms(marker: str):
+    from payments.models import PaymentTerms
+
+    return PaymentTerms(name=marker, kind="deposit", deposit_percent=Decimal("20"))
+
+
+def _payment_schedule(marker: str):
+    from payments.models import PaymentSchedule
+
+    return PaymentSchedule(
+        booking=_saved_booking(marker), kind="deposit", terms={"name": marker}, customer_reference=marker
+    )
+
+
+def _installment(marker: str):
+    from payments.models import Installment
+
+    schedule = _saved(_payment_schedule, marker)
+    return Installment(
+        schedule=schedule,
+        sequence=1,
+        kind="deposit",
+        due_on=dt.date(2026, 6, 1),
+        amount=100,
+        last_failure=marker,
+    )
+
+
+def _gateway_account(marker: str):
+    from payments.models import GatewayAccount
+
+    # One account per provider and tenant: a second row in the same tenant takes the other provider.
+    taken = set(GatewayAccount.objects.values_list("provider", flat=True))
+    provider = "paypal" if "stripe" in taken else "stripe"
+    return GatewayAccount(provider=provider, public_key=marker, secret_key=f"sk_test_{marker}")
+
+
+def _webhook_event(marker: str):
+    from payments.models import WebhookEvent
+
+    return WebhookEvent(
+        provider="stripe", event_id=marker, event_type="payment_intent.succeeded", object_kind="payment"
+    )
+
+
+def _exchange_rate(marker: str):
+    from payments.models import ExchangeRate
+
+    # Its day is drawn at random so several rows never share (pair, day).
+    day = dt.date(2000, 1, 1) + dt.timedelta(days=uuid.uuid4().int % 36_500)
+    return ExchangeRate(base="EUR", quote="JPY", rate=Decimal("160.5"), valid_on=day, note=marker)
+
+
 ROW_SPECS: dict[str, RowSpec] = {
     "tenants.Membership": RowSpec(_membership, change={"role": Role.OWNER, "is_active": False}),
     "tenants.AuditEvent": RowSpec(_audit_event, change={"target_label": "tampered"}, append_only=True),
@@ -449,6 +521,13 @@ ROW_SPECS: dict[str, RowSpec] = {
     "bookings.Document": RowSpec(_document, change={"filename": "tampered.pdf"}),
     "bookings.Notification": RowSpec(_notification, change={"status": "failed"}),
     "payments.Payment": RowSpec(_payment, change={"amount": 1, "status": "cancelled"}),
+    "payments.Refund": RowSpec(_refund, change={"amount": 1, "status": "succeeded"}),
+    "payments.PaymentTerms": RowSpec(_payment_terms, change={"deposit_percent": Decimal("99.00")}),
+    "payments.PaymentSchedule": RowSpec(_payment_schedule, change={"needs_attention": True}),
+    "payments.Installment": RowSpec(_installment, change={"amount": 1}),
+    "payments.GatewayAccount": RowSpec(_gateway_account, change={"public_key": "tampered", "live": True}),
+    "payments.WebhookEvent": RowSpec(_webhook_event, change={"outcome": "tampered"}),
+    "payments.ExchangeRate": RowSpec(_exchange_rate, change={"rate": Decimal("1.0000000000")}),
     "events.OutboxEvent": RowSpec(_outbox_event, change={"name": "tampered.event"}),
     "events.ProcessedEvent": RowSpec(_processed_event, change={"consumer": "tampered"}),
     "events.DeadLetter": RowSpec(_dead_letter, change={"error": "tampered"}),

@@ -25,8 +25,8 @@ LEAD = Lead(name="Ana Lima", email="ana@example.com", phone="+351 912 345 678")
 
 
 class World:
-    def __init__(self, credit_limit: int = 500_000):
-        self.tenant = make_tenant()
+    def __init__(self, credit_limit: int = 500_000, **tenant_fields):
+        self.tenant = make_tenant(**tenant_fields)
         with tenant_context(self.tenant):
             self.tour = make_tour()
             self.option = make_option(self.tour)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import urllib.request
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -138,6 +141,7 @@ class Command(BaseCommand):
                         "Partner (API)",
                     )
                 )
+                seed_payments(tenant, options["port"])
                 retail_booking = seed_bookings(tenant, partner)
                 if retail_booking is not None:
                     manage_pages.append((tenant.slug, retail_booking))
@@ -672,6 +676,78 @@ def _partner(tenant: Tenant, spec: dict, password: str) -> User:
 
 
 # --- demo bookings ------------------------------------------------------------------------------------------------
+
+
+def demo_gateway_keys(slug: str) -> dict[str, str]:
+    """Test credentials of a demo tenant's gateway accounts at the local fakes (the launcher registers the
+    webhooks with the same secrets)."""
+    return {
+        "stripe_publishable": f"pk_test_demo_{slug}",
+        "stripe_secret": f"sk_test_demo_{slug}",
+        "stripe_webhook_secret": f"whsec_demo_{slug}",
+        "paypal_client_id": f"demo-{slug}-client",
+        "paypal_client_secret": f"demo-{slug}-secret",
+        "paypal_webhook_id": f"WH-DEMO-{slug.upper()}",
+    }
+
+
+DEMO_PAYMENT_TERMS = {
+    "nordlys": {
+        "name": "30% deposit, balance 30 days before",
+        "kind": "deposit",
+        "deposit_percent": Decimal(30),
+    },
+    "sahara": {"name": "3 installments", "kind": "installments", "installment_count": 3},
+}
+
+
+def seed_payments(tenant: Tenant, port: str) -> None:
+    """Stripe and PayPal test accounts (at the local fakes) and default payment terms, once per tenant; the
+    tenant's webhook endpoints registered at the fakes, as one would in the gateways' dashboards."""
+    from payments.models import GatewayAccount, PaymentTerms
+
+    _register_fake_webhooks(tenant.slug, port)
+    keys = demo_gateway_keys(tenant.slug)
+    if not GatewayAccount.objects.exists():
+        GatewayAccount.objects.create(
+            provider=GatewayAccount.Provider.STRIPE,
+            public_key=keys["stripe_publishable"],
+            secret_key=keys["stripe_secret"],
+            webhook_secret=keys["stripe_webhook_secret"],
+        )
+        GatewayAccount.objects.create(
+            provider=GatewayAccount.Provider.PAYPAL,
+            public_key=keys["paypal_client_id"],
+            secret_key=keys["paypal_client_secret"],
+            webhook_secret=keys["paypal_webhook_id"],
+        )
+    terms = DEMO_PAYMENT_TERMS.get(tenant.slug)
+    if terms and not PaymentTerms.objects.exists():
+        PaymentTerms.objects.create(is_default=True, balance_days_before=30, retry_days=[1, 3, 7], **terms)
+
+
+def _register_fake_webhooks(slug: str, port: str) -> None:
+    if not (settings.STRIPE_API_BASE or "").startswith("http://127.0.0.1"):
+        return  # real gateways: their dashboards hold the endpoints
+    keys = demo_gateway_keys(slug)
+    base = f"http://{slug}.localhost:{port}/payments/webhooks"
+    _post_json(
+        f"{settings.STRIPE_API_BASE}/_config/webhooks/{slug}",
+        {"url": f"{base}/stripe/", "secret": keys["stripe_webhook_secret"]},
+    )
+    if settings.PAYPAL_API_BASE:
+        _post_json(
+            f"{settings.PAYPAL_API_BASE}/_fake/webhooks",
+            {"url": f"{base}/paypal/", "webhook_id": keys["paypal_webhook_id"]},
+        )
+
+
+def _post_json(url: str, payload: dict) -> None:
+    request = urllib.request.Request(  # noqa: S310 - the local fake gateways
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+        pass
 
 
 def seed_bookings(tenant: Tenant, partner: User) -> Booking | None:

@@ -1,0 +1,213 @@
+"""Installments charged automatically on the saved card, with retries and dunning.
+
+A beat task looks, for every tenant, at confirmed bookings with an installment whose day has come and which the
+booking's net paid does not cover. With a saved card it is charged off-session (one ``Payment`` per attempt,
+idempotency key = installment + attempt number); without one — or when the bank wants the payer present (3-D
+Secure) — the payer is asked to pay from their booking page. A failed attempt is retried after the terms'
+``retry_days`` (default +1, +3, +7 days) with an email each time, the last one a final notice; after the last
+failure the terms decide: cancel the booking (its cancellation terms apply) or flag it for staff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.utils import timezone
+
+from bookings.models import Booking
+from events.outbox import publish
+from payments import accounts, online, schedules
+from payments.gateways.base import FAILED, GatewayError, GatewayPayment, GatewayUnavailable
+from payments.gateways.breaker import guarded
+from payments.models import Installment, Payment, PaymentSchedule, PaymentTerms, default_retry_days
+from tenants.context import require_tenant_id, tenant_context
+
+logger = logging.getLogger(__name__)
+
+D = Installment.Dunning
+BATCH = 200
+
+
+def installments_due(today: dt.date, limit: int = BATCH) -> list[Installment]:
+    """Installments of confirmed bookings that have fallen due, are not given up, and whose retry day (if
+    any) has come. Coverage by what was paid is checked per booking when charging."""
+    return list(
+        Installment.objects.filter(
+            due_on__lte=today,
+            sequence__gt=1,
+            schedule__booking__status=Booking.Status.CONFIRMED,
+            schedule__booking__on_account=False,
+        )
+        .exclude(dunning=D.GAVE_UP)
+        .exclude(next_attempt_on__gt=today)
+        .select_related("schedule")
+        .order_by("due_on", "id")[:limit]
+    )
+
+
+def retry_days(schedule: PaymentSchedule) -> tuple[int, ...]:
+    days = schedule.terms.get("retry_days")
+    return tuple(int(day) for day in (default_retry_days() if days is None else days))
+
+
+def charge_installment(installment_id, today: dt.date | None = None) -> Payment | None:
+    """One automatic attempt on one installment (outside any transaction). Returns the attempt, or None when
+    there was nothing to charge (paid meanwhile) or no card to charge (the payer was asked to pay)."""
+    today = today or timezone.localdate()
+    with tenant_context(require_tenant_id()):
+        installment = Installment.objects.select_related("schedule").get(pk=installment_id)
+        schedule = installment.schedule
+        booking = Booking.objects.select_for_update(no_key=True).get(pk=schedule.booking_id)
+        installment = Installment.objects.select_related("schedule").get(
+            pk=installment_id
+        )  # fresh, under lock
+        owed = _still_owed(booking, installment, today)
+        if owed <= 0 or installment.dunning == D.GAVE_UP:
+            return None
+        if not schedule.payment_method_reference:
+            _ask_payer(booking, installment, owed, "no_saved_card", today)
+            return None
+        installment.attempts += 1
+        installment.save(update_fields=["attempts"])
+        payment = Payment(
+            booking=booking,
+            provider=Payment.Provider.STRIPE,
+            method=Payment.Method.CARD,
+            amount=owed,
+            currency=booking.currency,
+            installment=installment,
+            off_session=True,
+            payment_method_summary=schedule.payment_method_summary,
+        )
+        payment.idempotency_key = f"installment-{installment.pk}-{installment.attempts}"
+        payment.save()
+        gateway = accounts.gateway_for(Payment.Provider.STRIPE)
+        metadata = {
+            "tenant": str(booking.tenant_id),
+            "booking": booking.reference,
+            "payment": str(payment.pk),
+        }
+        reference = booking.reference
+    try:
+        state = guarded(
+            online.breaker(Payment.Provider.STRIPE),
+            lambda: gateway.charge_saved_method(
+                amount=owed,
+                currency=payment.currency,
+                customer=schedule.customer_reference,
+                payment_method=schedule.payment_method_reference,
+                idempotency_key=payment.idempotency_key,
+                description=f"Booking {reference}: installment {installment.sequence}",
+                metadata=metadata,
+            ),
+        )
+    except GatewayUnavailable as error:
+        # Not the payer's fault: the attempt does not count, the next run tries again.
+        online.apply_gateway_state(payment.pk, _failed(error.code, error.message))
+        with tenant_context(require_tenant_id()):
+            Installment.objects.filter(pk=installment.pk).update(attempts=installment.attempts - 1)
+        raise
+    except GatewayError as error:
+        state = _failed(error.code, error.message)
+    payment = online.apply_gateway_state(payment.pk, state)
+    if payment.status == Payment.Status.FAILED:
+        record_failed_attempt(installment.pk, payment, today)
+    return payment
+
+
+def _failed(code: str, reason: str) -> GatewayPayment:
+    return GatewayPayment(
+        reference="", status=FAILED, amount=0, currency="", failure_code=code, failure_reason=reason
+    )
+
+
+def _still_owed(booking: Booking, installment: Installment, today: dt.date) -> int:
+    """What of this installment (and any earlier one) the booking's payments do not cover yet."""
+    states = schedules.installment_states(booking, today)
+    owed = sum(state.outstanding for state in states if state.installment.sequence <= installment.sequence)
+    return min(owed, max(booking.balance, 0))
+
+
+def _ask_payer(booking: Booking, installment: Installment, owed: int, why: str, today: dt.date) -> None:
+    """No card to charge (or the bank wants the payer): email a payment-due notice once per installment and
+    retry day, with the link to pay from the booking page."""
+    installment.attempts += 1
+    _schedule_retry_or_give_up(booking, installment, owed, why, today)
+
+
+def record_failed_attempt(installment_id, payment: Payment, today: dt.date) -> None:
+    with tenant_context(require_tenant_id()):
+        installment = Installment.objects.select_related("schedule").get(pk=installment_id)
+        booking = Booking.objects.select_for_update(no_key=True).get(pk=installment.schedule.booking_id)
+        owed = _still_owed(booking, installment, today)
+        if owed <= 0:
+            return
+        installment.last_failure = (payment.failure_reason or payment.failure_code)[:500]
+        _schedule_retry_or_give_up(booking, installment, owed, payment.failure_code or "declined", today)
+
+
+def _schedule_retry_or_give_up(
+    booking: Booking, installment: Installment, owed: int, why: str, today: dt.date
+) -> None:
+    days = retry_days(installment.schedule)
+    attempt = installment.attempts
+    if attempt <= len(days):
+        installment.next_attempt_on = today + dt.timedelta(days=days[attempt - 1])
+        installment.dunning = D.FINAL_NOTICE if attempt == len(days) else D.FAILED
+        installment.save(update_fields=["attempts", "next_attempt_on", "dunning", "last_failure"])
+        publish(
+            "payment.installment_failed",
+            booking,
+            {
+                "reference": booking.reference,
+                "installment": str(installment.pk),
+                "sequence": installment.sequence,
+                "amount": owed,
+                "currency": booking.currency,
+                "reason": why,
+                "attempt": attempt,
+                "next_attempt_on": installment.next_attempt_on.isoformat(),
+                "final_notice": installment.dunning == D.FINAL_NOTICE,
+            },
+        )
+        return
+    installment.dunning, installment.next_attempt_on = D.GAVE_UP, None
+    installment.save(update_fields=["attempts", "next_attempt_on", "dunning", "last_failure"])
+    outcome = installment.schedule.terms.get("after_final_failure") or PaymentTerms.AfterFinalFailure.FLAG
+    publish(
+        "payment.installment_unpaid",
+        booking,
+        {
+            "reference": booking.reference,
+            "installment": str(installment.pk),
+            "amount": owed,
+            "currency": booking.currency,
+            "attempts": attempt,
+            "outcome": outcome,
+        },
+    )
+    if outcome == PaymentTerms.AfterFinalFailure.CANCEL:
+        from bookings import services
+
+        services.cancel_booking(
+            booking, reason=f"Installment {installment.sequence} unpaid after {attempt} attempts"
+        )
+    else:
+        PaymentSchedule.objects.filter(pk=installment.schedule_id).update(needs_attention=True)
+
+
+def charge_due_installments(today: dt.date | None = None) -> int:
+    """Every due installment of the current tenant, one attempt each; returns how many were looked at."""
+    today = today or timezone.localdate()
+    with tenant_context(require_tenant_id()):
+        due = installments_due(today)
+    for installment in due:
+        try:
+            charge_installment(installment.pk, today)
+        except GatewayUnavailable:
+            logger.warning("installments: Stripe unavailable; the next run tries again")
+            break
+        except Exception:
+            logger.exception("installment %s could not be charged", installment.pk)
+    return len(due)

@@ -1,0 +1,64 @@
+"""Bring payments and refunds left unsettled (a crash between "attempt recorded" and "gateway answered", a lost
+webhook) to the gateway's truth. Runs from beat for every tenant; each item is fetched and recorded on its own,
+so one gateway error skips one item."""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from payments import online, refunds
+from payments.gateways.base import CANCELLED, GatewayError, GatewayPayment
+from payments.models import Payment
+from tenants.context import require_tenant_id, tenant_context
+
+logger = logging.getLogger(__name__)
+
+# Long enough for a payer still on the page (3-D Secure, PayPal approval) not to be disturbed by us.
+SETTLE_AFTER = timezone.timedelta(minutes=15)
+# An attempt never sent to the gateway, or never completed by the payer, is given up after this.
+ABANDON_AFTER = timezone.timedelta(hours=24)
+BATCH = 100
+
+
+def reconcile_unsettled(now=None) -> int:
+    """Payments still created/pending and gateway refunds still pending after ``SETTLE_AFTER``; returns how many
+    were looked at."""
+    now = now or timezone.now()
+    with tenant_context(require_tenant_id()):
+        payments = online.unsettled(SETTLE_AFTER, BATCH)
+        pending_refunds = refunds.pending_gateway_refunds(SETTLE_AFTER, BATCH)
+    for payment in payments:
+        try:
+            _settle_payment(payment, now)
+        except GatewayError as error:
+            logger.warning("reconciliation: payment %s not settled (%s)", payment.pk, error.message)
+    for refund in pending_refunds:
+        try:
+            refunds.sync_refund(refund)
+        except GatewayError as error:
+            logger.warning("reconciliation: refund %s not settled (%s)", refund.pk, error.message)
+    return len(payments) + len(pending_refunds)
+
+
+def _settle_payment(payment: Payment, now) -> None:
+    if not payment.provider_reference:
+        # The gateway never answered the create call. Its client secret / approval link never left our server, so
+        # nobody can pay it: once it is old enough, the attempt is over.
+        if now - payment.created_at >= online.REUSE_OPEN_ATTEMPT_FOR:
+            online.apply_gateway_state(
+                payment.pk,
+                GatewayPayment(
+                    reference="",
+                    status=CANCELLED,
+                    amount=0,
+                    currency="",
+                    failure_code="abandoned",
+                    failure_reason="The gateway never answered; the attempt was abandoned.",
+                ),
+            )
+        return
+    payment = online.sync_payment(payment)
+    if not payment.is_settled and now - payment.created_at >= ABANDON_AFTER:
+        online.cancel_attempt(payment)  # the payer left the page a day ago

@@ -1,0 +1,304 @@
+"""Refunds: decided in the database, carried out at the gateway afterwards.
+
+A refund request (staff, the cancellation policy, or money that arrived for nothing) is decided under the
+booking's row lock, then each payment's row lock: it is split across the booking's succeeded payments (card and
+PayPal first, newest first, then offline), each part a ``Refund`` row that reserves its amount in
+``Payment.refunded`` — a CHECK constraint keeps that within the payment, so concurrent requests can never refund
+more than was captured together. After commit a task sends each gateway part (idempotency key = the request's key
++ the payment: a retried request or task never refunds twice) and records the answer; an offline part stays
+pending until staff record the money sent back. ``Booking.paid`` drops only when a refund succeeds, which
+publishes ``payment.refunded``; a cancelled booking whose money has all gone back becomes ``refunded``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone, translation
+
+from bookings.models import Booking
+from core.errors import ConflictError, DomainError
+from core.money import Money
+from events.outbox import publish
+from payments import accounts
+from payments.gateways.base import (
+    REFUND_FAILED,
+    REFUND_SUCCEEDED,
+    GatewayError,
+    GatewayRefund,
+    GatewayUnavailable,
+)
+from payments.models import Payment, Refund
+from tenants import audit
+from tenants.context import require_tenant_id, tenant_context
+
+logger = logging.getLogger(__name__)
+
+RS = Refund.Status
+MAX_REQUEST_KEY = 100
+
+
+Kind = Refund.Kind
+
+
+def _money(amount: int, currency: str) -> str:
+    return Money(amount, currency).format(translation.get_language() or "en")
+
+
+def refundable(booking: Booking) -> int:
+    """What can still be refunded: succeeded payments less what refunds (pending or done) already take."""
+    totals = Payment.objects.filter(booking=booking, status=Payment.Status.SUCCEEDED).aggregate(
+        amount=Sum("amount"), refunded=Sum("refunded")
+    )
+    return (totals["amount"] or 0) - (totals["refunded"] or 0)
+
+
+def _replayed(request_key: str, amount: int, booking: Booking) -> list[Refund] | None:
+    earlier = list(Refund.objects.filter(request_key=request_key).order_by("created_at", "id"))
+    if not earlier:
+        return None
+    if earlier[0].booking_id != booking.pk or sum(refund.amount for refund in earlier) != amount:
+        raise ConflictError(
+            "This idempotency key was already used for a different refund.",
+            code="idempotency_key_reused",
+            fields={"idempotency_key": ["Already used for a different refund."]},
+        )
+    return earlier
+
+
+@transaction.atomic
+def request_refund(
+    booking: Booking,
+    *,
+    amount,
+    reason: str,
+    request_key: str,
+    actor,
+    kind: str = Kind.GOODWILL,
+    request=None,
+) -> list[Refund]:
+    """Staff refund ``amount`` (int minor units of the booking's currency) with a reason. The same
+    ``request_key`` returns the refunds it already made (a retried form or API call refunds once)."""
+    reason, request_key = (reason or "").strip(), (request_key or "").strip()
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise DomainError(
+            f"The amount is a whole number of minor units of {booking.currency} (e.g. 1250 for 12.50).",
+            code="invalid",
+            fields={"amount": ["A whole number of minor units."]},
+        )
+    if amount <= 0:
+        raise DomainError("Refund more than zero.", code="invalid", fields={"amount": ["Above 0."]})
+    if not reason:
+        raise DomainError("Say why the money goes back.", code="invalid", fields={"reason": ["Required."]})
+    if not request_key or len(request_key) > MAX_REQUEST_KEY:
+        raise DomainError(
+            f"A refund needs an idempotency key of 1 to {MAX_REQUEST_KEY} characters.",
+            code="invalid",
+            fields={"idempotency_key": ["Required, at most 100 characters."]},
+        )
+    replayed = _replayed(request_key, amount, booking)
+    if replayed is not None:
+        return replayed
+    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+    replayed = _replayed(request_key, amount, booking)  # committed while we waited for the lock
+    if replayed is not None:
+        return replayed
+    refunds = request_refund_locked(
+        booking, amount=amount, reason=reason, request_key=request_key, actor=actor, kind=kind
+    )
+    audit.record(
+        audit.Action.CREATE,
+        actor=actor,
+        target=booking,
+        request=request,
+        changes={"refund": [None, amount], "currency": [None, booking.currency], "reason": [None, reason]},
+    )
+    return refunds
+
+
+def _payments_to_refund(booking: Booking, only: list[Payment] | None) -> list[Payment]:
+    queryset = Payment.objects.filter(booking=booking, status=Payment.Status.SUCCEEDED)
+    if only is not None:
+        queryset = queryset.filter(pk__in=[payment.pk for payment in only])
+    locked = list(queryset.select_for_update(no_key=True).order_by("id"))  # the lock order of payment rows
+    # Gateway payments go back by themselves: refund them first, newest first; offline ones need staff.
+    locked.sort(key=lambda payment: payment.succeeded_at, reverse=True)
+    return sorted(locked, key=lambda payment: payment.provider == Payment.Provider.OFFLINE)
+
+
+def request_refund_locked(
+    booking: Booking,
+    *,
+    amount: int,
+    reason: str,
+    request_key: str,
+    actor,
+    kind: str = Kind.GOODWILL,
+    payments: list[Payment] | None = None,
+) -> list[Refund]:
+    """Split and reserve a refund (the caller holds the booking's row lock, inside its transaction); the gateway
+    parts are sent after commit. Refuses more than what is left to refund."""
+    candidates = _payments_to_refund(booking, payments)
+    available = sum(payment.amount - payment.refunded for payment in candidates)
+    if amount > available:
+        message = (
+            f"{_money(amount, booking.currency)} is more than can be refunded on booking {booking.reference} "
+            f"({_money(available, booking.currency)}: what was paid, less refunds already made or under way)."
+        )
+        raise DomainError(message, code="over_refund", fields={"amount": [message]})
+    refunds, remaining = [], amount
+    for payment in candidates:
+        part = min(remaining, payment.amount - payment.refunded)
+        if part <= 0:
+            continue
+        payment.refunded += part
+        payment.save(update_fields=["refunded", "updated_at"])
+        refunds.append(
+            Refund.objects.create(
+                payment=payment,
+                booking=booking,
+                amount=part,
+                currency=payment.currency,
+                request_key=request_key,
+                idempotency_key=f"{request_key}:{payment.pk}",
+                kind=kind,
+                reason=reason,
+                requested_by=actor if getattr(actor, "pk", None) else None,
+            )
+        )
+        remaining -= part
+        if remaining == 0:
+            break
+    gateway_parts = [refund.pk for refund in refunds if refund.payment.provider != Payment.Provider.OFFLINE]
+    if gateway_parts:
+        tenant_id = str(require_tenant_id())
+        transaction.on_commit(lambda: _send_later(tenant_id, gateway_parts))
+    return refunds
+
+
+def _send_later(tenant_id: str, refund_ids: list) -> None:
+    from payments.tasks import send_refund
+
+    for refund_id in refund_ids:
+        send_refund.delay(tenant_id, str(refund_id))
+
+
+def send_refund(refund_id) -> Refund:
+    """Carry out one pending gateway refund (a task, outside any transaction; safe to repeat). An outage raises
+    ``GatewayUnavailable`` for the task to retry; a refusal fails the refund and frees its reservation."""
+    with tenant_context(require_tenant_id()):
+        refund = Refund.objects.select_related("payment").get(pk=refund_id)
+        if refund.status != RS.PENDING or refund.payment.provider == Payment.Provider.OFFLINE:
+            return refund
+        payment = refund.payment
+        gateway = accounts.gateway_for(payment.provider)
+    try:
+        result = gateway.refund(
+            payment_reference=payment.provider_reference,
+            capture_reference=payment.capture_reference,
+            amount=refund.amount,
+            currency=refund.currency,
+            idempotency_key=refund.idempotency_key,
+            reason=refund.reason,
+        )
+    except GatewayUnavailable:
+        raise
+    except GatewayError as error:
+        result = GatewayRefund(
+            reference="",
+            status=REFUND_FAILED,
+            amount=refund.amount,
+            currency=refund.currency,
+            failure_reason=error.message,
+        )
+    return record_refund_outcome(refund.pk, result)
+
+
+def sync_refund(refund: Refund) -> Refund:
+    """Fetch a refund the gateway has from it and record it (webhooks, reconciliation)."""
+    if not refund.provider_reference:
+        return send_refund(refund.pk)  # never answered: sending again with its key is safe
+    with tenant_context(require_tenant_id()):
+        gateway = accounts.gateway_for(refund.payment.provider)
+    return record_refund_outcome(refund.pk, gateway.fetch_refund(refund.provider_reference))
+
+
+def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Refund:
+    with tenant_context(require_tenant_id()):
+        booking_id = Refund.objects.values_list("booking_id", flat=True).get(pk=refund_id)
+        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
+        refund = Refund.objects.select_related("payment").get(pk=refund_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=refund.payment_id)
+        if result.reference and not refund.provider_reference:
+            refund.provider_reference = result.reference
+        if refund.status != RS.PENDING or result.status not in (REFUND_SUCCEEDED, REFUND_FAILED):
+            refund.save(update_fields=["provider_reference", "updated_at"])
+            return refund
+        if result.status == REFUND_FAILED:
+            refund.status, refund.failure_reason = RS.FAILED, (result.failure_reason or "refused")[:500]
+            refund.save()
+            payment.refunded -= refund.amount
+            payment.save(update_fields=["refunded", "updated_at"])
+            logger.error(
+                "refund %s of booking %s failed: %s", refund.pk, booking.reference, refund.failure_reason
+            )
+            return refund
+        refund.status, refund.succeeded_at = RS.SUCCEEDED, timezone.now()
+        refund.save()
+        booking.paid -= refund.amount
+        booking.save(update_fields=["paid", "updated_at"])
+        publish(
+            "payment.refunded",
+            booking,
+            {
+                "reference": booking.reference,
+                "refund": str(refund.pk),
+                "payment": str(payment.pk),
+                "amount": refund.amount,
+                "currency": refund.currency,
+                "kind": refund.kind,
+                "request": refund.request_key,
+            },
+        )
+        if actor is not None:
+            audit.record(
+                audit.Action.CHANGE, actor=actor, target=refund, changes={"status": ["pending", "succeeded"]}
+            )
+        _refunded_in_full(booking)
+        return refund
+
+
+def _refunded_in_full(booking: Booking) -> None:
+    from bookings import services
+
+    nothing_pending = not Refund.objects.filter(booking=booking, status=RS.PENDING).exists()
+    if booking.status == Booking.Status.CANCELLED and booking.paid <= 0 and nothing_pending:
+        services.mark_refunded(booking)
+
+
+def complete_offline_refund(refund: Refund, *, reference: str, actor, request=None) -> Refund:
+    """Staff sent the money of an offline payment back (a bank transfer, cash): record it with its reference."""
+    reference = (reference or "").strip()
+    if not reference:
+        raise DomainError(
+            "Enter the reference of the transfer (or receipt) that sent the money back.",
+            code="invalid",
+            fields={"reference": ["Required."]},
+        )
+    if refund.payment.provider != Payment.Provider.OFFLINE:
+        raise ConflictError("Gateway refunds are completed by the gateway.", code="not_offline")
+    result = GatewayRefund(
+        reference=reference[:255], status=REFUND_SUCCEEDED, amount=refund.amount, currency=refund.currency
+    )
+    return record_refund_outcome(refund.pk, result, actor=actor)
+
+
+def pending_gateway_refunds(older_than: timezone.timedelta, limit: int) -> list[Refund]:
+    return list(
+        Refund.objects.filter(status=RS.PENDING, updated_at__lte=timezone.now() - older_than)
+        .exclude(payment__provider=Payment.Provider.OFFLINE)
+        .select_related("payment")
+        .order_by("updated_at")[:limit]
+    )

@@ -1,0 +1,90 @@
+"""Gateway webhooks: verified, stored once, then acted on by re-fetching what they are about.
+
+The event is only a trigger. Whatever order events arrive in, and however often, the payment or refund is fetched
+from the gateway and recorded as it is there, so duplicates, replays and out-of-order deliveries all converge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from payments import accounts, online, refunds
+from payments.gateways.base import GatewayEvent
+from payments.models import Payment, Refund, WebhookEvent
+from tenants.context import require_tenant_id, tenant_context
+
+logger = logging.getLogger(__name__)
+
+ACTED_ON = ("payment", "refund")
+
+
+def receive(provider: str, body: bytes, headers: Mapping[str, str]) -> str:
+    """Verify and store a delivery; returns ``"accepted"``, ``"duplicate"`` or ``"ignored"``. Raises
+    ``GatewayNotConfigured`` (no such gateway here) or ``InvalidWebhook`` (bad signature, stale, garbage)."""
+    with tenant_context(require_tenant_id()):
+        gateway = accounts.gateway_for(provider)
+    event = gateway.parse_webhook(body, headers)  # PayPal verifies over the network: outside any transaction
+    return _store(provider, event)
+
+
+def _store(provider: str, event: GatewayEvent) -> str:
+    tenant_id = require_tenant_id()
+    with tenant_context(tenant_id):
+        acted_on = event.object_kind in ACTED_ON and bool(event.object_reference)
+        stored = WebhookEvent(
+            provider=provider,
+            event_id=event.id[:255],
+            event_type=event.type[:100],
+            object_kind=event.object_kind[:12],
+            object_reference=event.object_reference[:255],
+        )
+        if not acted_on:
+            stored.processed_at, stored.outcome = timezone.now(), "ignored: not a payment or refund event"
+        try:
+            with transaction.atomic():
+                stored.save()
+        except IntegrityError:
+            return "duplicate"
+        if acted_on:
+            transaction.on_commit(lambda: _process_later(str(tenant_id), str(stored.pk)))
+    return "accepted" if acted_on else "ignored"
+
+
+def _process_later(tenant_id: str, event_id: str) -> None:
+    from payments.tasks import process_webhook_event
+
+    process_webhook_event.delay(tenant_id, event_id)
+
+
+def process(webhook_event_id) -> str:
+    """Bring what the event is about to the gateway's truth (a task; outside any transaction; repeatable)."""
+    with tenant_context(require_tenant_id()):
+        event = WebhookEvent.objects.get(pk=webhook_event_id)
+        if event.processed_at is not None:
+            return event.outcome
+        if event.object_kind == "refund":
+            target = (
+                Refund.objects.select_related("payment")
+                .filter(payment__provider=event.provider, provider_reference=event.object_reference)
+                .first()
+            )
+        else:
+            target = Payment.objects.filter(
+                provider=event.provider, provider_reference=event.object_reference
+            ).first()
+    if target is None:
+        # Not ours: made in the gateway's dashboard or by another system on the same account.
+        outcome = f"no {event.object_kind} {event.object_reference} recorded here"
+    elif isinstance(target, Refund):
+        outcome = f"refund {refunds.sync_refund(target).status}"
+    else:
+        outcome = f"payment {online.sync_payment(target).status}"
+    with tenant_context(require_tenant_id()):
+        WebhookEvent.objects.filter(pk=webhook_event_id).update(
+            processed_at=timezone.now(), outcome=outcome[:200]
+        )
+    return outcome

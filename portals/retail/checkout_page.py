@@ -1,0 +1,99 @@
+"""What the checkout pages show, read from the booking (writes are ``payments.online``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy
+
+from bookings.models import Booking
+from payments import accounts, online, schedules
+from payments.models import Installment, Payment
+
+K = Installment.Kind
+KIND_LABELS = {
+    K.FULL: gettext_lazy("Full payment"),
+    K.DEPOSIT: gettext_lazy("Deposit"),
+    K.BALANCE: gettext_lazy("Balance"),
+    K.INSTALLMENT: gettext_lazy("Installment"),
+}
+PAYMENT_STATUS_LABELS = {
+    Payment.Status.CREATED: gettext_lazy("Starting"),
+    Payment.Status.PENDING: gettext_lazy("Waiting for the payment"),
+    Payment.Status.SUCCEEDED: gettext_lazy("Payment received"),
+    Payment.Status.FAILED: gettext_lazy("Payment failed"),
+    Payment.Status.CANCELLED: gettext_lazy("Payment cancelled"),
+}
+
+
+@dataclass(frozen=True)
+class ScheduleLine:
+    label: str
+    due_on: dt.date
+    amount: int
+    paid: bool
+    due_now: bool
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the payer can choose to pay on the page."""
+
+    due: int  # the amount a "Pay" pays by default
+    balance: int  # paying everything still owed
+    due_is_early: bool  # nothing is due yet: "due" is the next installment, paid early
+
+
+def schedule_lines(booking: Booking) -> list[ScheduleLine]:
+    lines = []
+    states = schedules.installment_states(booking)
+    count = sum(1 for state in states if state.installment.kind == K.INSTALLMENT)
+    for state in states:
+        label = str(KIND_LABELS.get(state.installment.kind, state.installment.kind))
+        if state.installment.kind == K.INSTALLMENT:
+            label = f"{label} {state.installment.sequence}/{count}"
+        lines.append(
+            ScheduleLine(
+                label,
+                state.installment.due_on,
+                state.installment.amount,
+                state.paid,
+                state.due and not state.paid,
+            )
+        )
+    return lines
+
+
+def offer(booking: Booking) -> Offer:
+    due_now = schedules.amount_due_now(booking)
+    return Offer(
+        due=online.checkout_amount(booking, "due"),
+        balance=online.checkout_amount(booking, "balance"),
+        due_is_early=due_now == 0,
+    )
+
+
+def providers_for(booking: Booking) -> list[str]:
+    """The tenant's gateways that take this booking's currency, Stripe first."""
+    result = []
+    for provider in accounts.configured_providers():
+        if accounts.gateway_for(provider).supports_currency(booking.currency):
+            result.append(provider)
+    return result
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def stripe_csp() -> dict[str, list[str]]:
+    """Stripe.js and what it talks to, added to this page's Content-Security-Policy only (the gateways' origins
+    as Stripe documents them; the local fake's in dev and tests)."""
+    script = _origin(settings.STRIPE_JS_URL)
+    api = _origin(settings.STRIPE_API_BASE) if settings.STRIPE_API_BASE else "https://api.stripe.com"
+    frames = [script, "https://hooks.stripe.com"] if script == "https://js.stripe.com" else [script]
+    return {"script-src": [script], "frame-src": frames, "connect-src": [api, script]}

@@ -1,0 +1,576 @@
+"""Payments through the gateways, end to end in the services, over HTTP through the real SDKs to the local fakes:
+checkout by card (success, decline then retry, 3-D Secure), Stripe down → circuit open → PayPal, PayPal approve
+and capture, refunds at the gateway (partial, across two payments, sent twice), webhooks as triggers (replays,
+forgeries, out-of-order events), reconciliation after a crash, installments charged off-session with retries,
+dunning and the terms' outcome, money received for nothing given back, and amounts in JPY and KWD."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from bookings import services
+from bookings.models import Booking
+from core.errors import DomainError
+from events.models import OutboxEvent
+from payments import installments, online, reconciliation, refunds, webhooks
+from payments.gateways.base import InvalidWebhook
+from payments.models import Installment, Payment, PaymentSchedule, PaymentTerms, Refund, WebhookEvent
+from tenants.context import tenant_context
+from tests.bookings.world import LEAD, World
+from tests.payments.gateway_accounts import STRIPE_KEYS, add_gateway_accounts
+from tests.payments.helpers import TOTAL
+
+P = Payment.Provider
+VISA = "4242424242424242"
+DECLINED = "4000000000000002"
+THREE_D_SECURE = "4000002760003184"
+DECLINED_OFF_SESSION = "4000000000000341"  # saves fine, every later charge is declined
+DEPOSIT = TOTAL * 30 // 100
+
+
+@pytest.fixture
+def world(db, fake_stripe):
+    world = World()
+    with tenant_context(world.tenant):
+        PaymentTerms.objects.create(
+            name="30% deposit",
+            kind="deposit",
+            deposit_percent=Decimal(30),
+            balance_days_before=14,
+            retry_days=[1, 3],
+            is_default=True,
+        )
+        add_gateway_accounts()
+    return world
+
+
+def _booking(world: World, key: str = "a", adults: int = 2) -> Booking:
+    hold = world.hold(key, {"adult": adults})
+    return services.create_booking(holds=[hold], lead=LEAD, channel="retail", language="en")
+
+
+def _fresh(booking: Booking) -> Booking:
+    return Booking.objects.get(pk=booking.pk)
+
+
+def _pay(fake_stripe, attempt, card: str = VISA) -> dict:
+    return fake_stripe.pay(attempt.client_secret, card)
+
+
+def _events(booking: Booking, name: str) -> int:
+    return OutboxEvent.objects.filter(aggregate_id=str(booking.pk), name=name).count()
+
+
+# --- checkout by card ----------------------------------------------------------------------------------------
+
+
+def test_a_card_deposit_is_recorded_from_the_gateway_and_the_card_kept_for_the_balance(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        assert (attempt.amount, attempt.currency) == (DEPOSIT, "EUR")
+        assert attempt.client_secret and attempt.publishable_key == STRIPE_KEYS["public_key"]
+        assert _fresh(booking).paid == 0  # nothing is counted before the gateway says so
+
+        _pay(fake_stripe, attempt)
+        payment = online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        assert (payment.status, payment.amount, payment.capture_reference[:3]) == (
+            "succeeded",
+            DEPOSIT,
+            "ch_",
+        )
+        fresh = _fresh(booking)
+        assert (fresh.paid, fresh.balance) == (DEPOSIT, TOTAL - DEPOSIT)
+        assert _events(booking, "payment.processed") == 1
+        schedule = PaymentSchedule.objects.get(booking=booking)
+        assert schedule.customer_reference.startswith(
+            "cus_"
+        ) and schedule.payment_method_reference.startswith("pm_")
+
+        online.sync_payment(payment)  # the webhook and the confirmation page both sync: counted once
+        assert (_fresh(booking).paid, _events(booking, "payment.processed")) == (DEPOSIT, 1)
+
+
+def test_reloading_the_page_offers_the_same_attempt_and_another_amount_replaces_it(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        first = online.start_checkout(booking, P.STRIPE)
+        again = online.start_checkout(booking, P.STRIPE)
+        assert (again.payment_id, again.client_secret) == (first.payment_id, first.client_secret)
+        whole = online.start_checkout(booking, P.STRIPE, choice="balance")
+        assert whole.amount == TOTAL and whole.payment_id != first.payment_id
+        assert Payment.objects.get(pk=first.payment_id).status == "cancelled"
+
+
+def test_a_declined_card_fails_the_attempt_and_the_payer_may_retry_with_another(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        declined = _pay(fake_stripe, attempt, DECLINED)
+        assert declined["error"]["code"] == "card_declined"
+        payment = online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        assert (payment.status, payment.failure_code) == ("failed", "card_declined")
+        assert _fresh(booking).paid == 0
+        # The page keeps its PaymentIntent: a second card on it succeeds and the gateway's truth wins.
+        _pay(fake_stripe, attempt, VISA)
+        assert online.sync_payment(payment).status == "succeeded"
+        assert _fresh(booking).paid == DEPOSIT
+
+
+def test_three_d_secure_waits_for_the_payer_then_succeeds(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        assert _pay(fake_stripe, attempt, THREE_D_SECURE)["status"] == "requires_action"
+        payment = online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        assert (payment.status, _fresh(booking).paid) == ("pending", 0)
+        fake_stripe.authenticate(
+            attempt.client_secret.split("_secret_")[0], attempt.client_secret, success=True
+        )
+        assert online.sync_payment(payment).status == "succeeded"
+
+
+def test_checkout_keeps_the_seats_while_the_payer_pays(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        item = booking.items.select_related("hold").get()
+        item.hold.expires_at = timezone.now() + dt.timedelta(minutes=2)
+        item.hold.save(update_fields=["expires_at"])
+        online.start_checkout(booking, P.STRIPE)
+        item.hold.refresh_from_db()
+        assert item.hold.expires_at >= timezone.now() + services.PAYMENT_GRACE - dt.timedelta(seconds=5)
+        assert _fresh(booking).expires_at == item.hold.expires_at
+
+
+# --- Stripe down → PayPal ------------------------------------------------------------------------------------
+
+
+def test_stripe_down_opens_the_circuit_and_paypal_takes_the_payment(world, fake_stripe, fake_paypal):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        fake_stripe.outage("down")
+        try:
+            for _ in range(5):
+                with pytest.raises(online.CheckoutUnavailable):
+                    online.start_checkout(booking, P.STRIPE)
+            assert online.breaker(P.STRIPE).state() == "open"
+            fake_stripe.outage("up")
+            with pytest.raises(online.CheckoutUnavailable):  # open: Stripe is not even asked
+                online.start_checkout(booking, P.STRIPE)
+        finally:
+            fake_stripe.outage("up")
+        assert (
+            Payment.objects.filter(
+                provider=P.STRIPE, status="failed", failure_code="gateway_unavailable"
+            ).count()
+            == 5
+        )
+
+        attempt = online.start_checkout(
+            booking, P.PAYPAL, return_url="https://t.example/back", cancel_url="https://t.example/"
+        )
+        assert attempt.approve_url.startswith(fake_paypal.base_url)
+        fake_paypal.approve(Payment.objects.get(pk=attempt.payment_id).provider_reference)
+        payment = online.capture_approved(Payment.objects.get(pk=attempt.payment_id))
+        assert (payment.status, payment.method, payment.capture_reference != "") == (
+            "succeeded",
+            "paypal",
+            True,
+        )
+        assert online.capture_approved(payment).pk == payment.pk  # reloading the return page captures once
+        assert _fresh(booking).paid == DEPOSIT
+
+
+def test_a_decline_is_not_an_outage(world, fake_stripe):
+    with tenant_context(world.tenant):
+        for n in range(6):
+            booking = _booking(world, f"d{n}", adults=1)
+            attempt = online.start_checkout(booking, P.STRIPE)
+            _pay(fake_stripe, attempt, DECLINED)
+            online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        assert online.breaker(P.STRIPE).state() == "closed"
+
+
+def test_an_approved_paypal_order_left_uncaptured_is_captured_by_reconciliation(world, fake_paypal):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(
+            booking, P.PAYPAL, return_url="https://t.example/b", cancel_url="https://t.example/"
+        )
+        payment = Payment.objects.get(pk=attempt.payment_id)
+        fake_paypal.approve(payment.provider_reference)  # ... and the payer closed the tab before coming back
+        Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now() - dt.timedelta(hours=1))
+        assert reconciliation.reconcile_unsettled() == 1
+        assert Payment.objects.get(pk=payment.pk).status == "succeeded"
+        assert _fresh(booking).paid == DEPOSIT
+
+
+# --- crashes and reconciliation --------------------------------------------------------------------------------
+
+
+def test_a_crash_after_the_payer_paid_converges_through_reconciliation(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        _pay(fake_stripe, attempt)  # the confirmation page never loaded, the webhook was lost
+        Payment.objects.filter(pk=attempt.payment_id).update(
+            updated_at=timezone.now() - dt.timedelta(hours=1)
+        )
+        reconciliation.reconcile_unsettled()
+        assert Payment.objects.get(pk=attempt.payment_id).status == "succeeded"
+        assert _fresh(booking).paid == DEPOSIT
+
+
+def test_an_attempt_the_gateway_never_answered_is_abandoned_by_reconciliation(world):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        # The process died between "attempt recorded" and "gateway answered": no reference was ever stored, so
+        # no client secret left the server and nobody can pay it.
+        stuck = Payment.objects.create(
+            booking=booking,
+            provider=P.STRIPE,
+            method="card",
+            amount=DEPOSIT,
+            currency="EUR",
+            idempotency_key="checkout-stuck",
+        )
+        Payment.objects.filter(pk=stuck.pk).update(
+            created_at=timezone.now() - dt.timedelta(hours=2),
+            updated_at=timezone.now() - dt.timedelta(hours=2),
+        )
+        reconciliation.reconcile_unsettled()
+        stuck.refresh_from_db()
+        assert (stuck.status, stuck.failure_code) == ("cancelled", "abandoned")
+        assert _fresh(booking).paid == 0
+
+
+# --- webhooks ------------------------------------------------------------------------------------------------------
+
+
+def _stripe_webhook(
+    event_type: str, obj: dict, *, event_id: str, secret: str = STRIPE_KEYS["webhook_secret"], age: int = 0
+):
+    body = json.dumps(
+        {"id": event_id, "object": "event", "type": event_type, "data": {"object": obj}}
+    ).encode()
+    timestamp = int(time.time()) - age
+    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {"Stripe-Signature": f"t={timestamp},v1={signature}"}
+
+
+def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        reference = Payment.objects.get(pk=attempt.payment_id).provider_reference
+        # A forged "succeeded" for an unpaid intent: verified, stored, but the gateway says it is not paid.
+        body, headers = _stripe_webhook(
+            "payment_intent.succeeded",
+            {"id": reference, "object": "payment_intent", "status": "succeeded"},
+            event_id="evt_1",
+        )
+        assert webhooks.receive(P.STRIPE, body, headers) == "accepted"
+        stored = WebhookEvent.objects.get(event_id="evt_1")
+        webhooks.process(stored.pk)
+        assert (Payment.objects.get(pk=attempt.payment_id).status, _fresh(booking).paid) == ("pending", 0)
+
+        _pay(fake_stripe, attempt)
+        body, headers = _stripe_webhook(
+            "payment_intent.succeeded", {"id": reference, "object": "payment_intent"}, event_id="evt_2"
+        )
+        assert webhooks.receive(P.STRIPE, body, headers) == "accepted"
+        assert webhooks.receive(P.STRIPE, body, headers) == "duplicate"  # a replay
+        webhooks.process(WebhookEvent.objects.get(event_id="evt_2").pk)
+        assert _fresh(booking).paid == DEPOSIT
+        # An older "failed" event arriving last changes nothing: the gateway's truth is succeeded.
+        body, headers = _stripe_webhook(
+            "payment_intent.payment_failed", {"id": reference, "object": "payment_intent"}, event_id="evt_0"
+        )
+        webhooks.receive(P.STRIPE, body, headers)
+        webhooks.process(WebhookEvent.objects.get(event_id="evt_0").pk)
+        assert (Payment.objects.get(pk=attempt.payment_id).status, _fresh(booking).paid) == (
+            "succeeded",
+            DEPOSIT,
+        )
+
+        body, headers = _stripe_webhook(
+            "customer.created", {"id": "cus_x", "object": "customer"}, event_id="evt_3"
+        )
+        assert webhooks.receive(P.STRIPE, body, headers) == "ignored"
+
+
+def test_forged_and_stale_webhooks_are_refused_and_stored_nowhere(world):
+    with tenant_context(world.tenant):
+        body, headers = _stripe_webhook(
+            "payment_intent.succeeded", {"id": "pi_x"}, event_id="evt_f", secret="whsec_wrong"
+        )
+        with pytest.raises(InvalidWebhook):
+            webhooks.receive(P.STRIPE, body, headers)
+        body, headers = _stripe_webhook(
+            "payment_intent.succeeded", {"id": "pi_x"}, event_id="evt_s", age=3600
+        )
+        with pytest.raises(InvalidWebhook):
+            webhooks.receive(P.STRIPE, body, headers)
+        assert not WebhookEvent.objects.exists()
+
+
+def test_the_webhook_endpoint_answers_400_to_a_forgery_and_200_to_a_signed_event(world, client):
+    from tests.factories import host_of
+
+    host = host_of(world.tenant)
+    body, headers = _stripe_webhook("customer.created", {"id": "cus_x"}, event_id="evt_http")
+    response = client.post(
+        "/payments/webhooks/stripe/",
+        body,
+        content_type="application/json",
+        HTTP_HOST=host,
+        HTTP_STRIPE_SIGNATURE=headers["Stripe-Signature"],
+    )
+    assert (response.status_code, response.json()) == (200, {"received": "ignored"})
+    forged = client.post(
+        "/payments/webhooks/stripe/",
+        body,
+        content_type="application/json",
+        HTTP_HOST=host,
+        HTTP_STRIPE_SIGNATURE=headers["Stripe-Signature"].replace("v1=", "v1=0"),
+    )
+    assert forged.status_code == 400
+    assert (
+        client.post(
+            "/payments/webhooks/nope/", body, content_type="application/json", HTTP_HOST=host
+        ).status_code
+        == 404
+    )
+
+
+# --- refunds at the gateway ------------------------------------------------------------------------------------
+
+
+def _paid_by_card(world, fake_stripe, key="a", choice="balance") -> tuple[Booking, Payment]:
+    booking = _booking(world, key)
+    attempt = online.start_checkout(booking, P.STRIPE, choice=choice)
+    _pay(fake_stripe, attempt)
+    return _fresh(booking), online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+
+
+def test_a_partial_card_refund_goes_back_through_stripe_once(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking, payment = _paid_by_card(world, fake_stripe)
+        [refund] = refunds.request_refund(
+            booking, amount=5000, reason="Goodwill", request_key="g1", actor=None
+        )
+        done = refunds.send_refund(refund.pk)
+        assert (done.status, done.provider_reference[:3]) == ("succeeded", "re_")
+        again = refunds.send_refund(refund.pk)  # a retried task
+        assert again.provider_reference == done.provider_reference
+        assert (_fresh(booking).paid, _events(booking, "payment.refunded")) == (TOTAL - 5000, 1)
+        # Sending the same refund again at Stripe (same idempotency key) makes no second refund there.
+        from payments import accounts
+
+        gateway = accounts.gateway_for(P.STRIPE)
+        repeat = gateway.refund(
+            payment_reference=payment.provider_reference,
+            capture_reference=payment.capture_reference,
+            amount=5000,
+            currency="EUR",
+            idempotency_key=refund.idempotency_key,
+            reason=refund.reason,
+        )
+        assert repeat.reference == done.provider_reference
+
+
+def test_a_refund_across_a_card_and_a_bank_transfer(world, fake_stripe):
+    from payments.services import record_offline_payment
+
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        _pay(fake_stripe, attempt)
+        online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        record_offline_payment(
+            _fresh(booking), amount=TOTAL - DEPOSIT, method="bank_transfer", reference="T-1", actor=None
+        )
+        parts = refunds.request_refund(
+            _fresh(booking), amount=TOTAL - 1000, reason="Split", request_key="s", actor=None
+        )
+        by_provider = {part.payment.provider: part for part in parts}
+        assert (by_provider[P.STRIPE].amount, by_provider[P.OFFLINE].amount) == (
+            DEPOSIT,
+            TOTAL - DEPOSIT - 1000,
+        )
+        assert refunds.send_refund(by_provider[P.STRIPE].pk).status == "succeeded"
+        assert refunds.send_refund(by_provider[P.OFFLINE].pk).status == "pending"  # staff send it back
+        with pytest.raises(DomainError):
+            refunds.request_refund(_fresh(booking), amount=1001, reason="More", request_key="m", actor=None)
+
+
+def test_cancelling_a_card_paid_booking_refunds_it_and_the_booking_ends_refunded(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking, _payment = _paid_by_card(world, fake_stripe)
+        booking = services.confirm_booking(booking)
+        services.cancel_booking(booking, reason="Illness")
+        [refund] = Refund.objects.filter(booking=booking)
+        refunds.send_refund(refund.pk)
+        assert (_fresh(booking).status, _fresh(booking).paid) == ("refunded", 0)
+
+
+def test_money_for_a_booking_that_expired_meanwhile_is_given_back(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        services.expire_booking(_fresh(booking))
+        _pay(fake_stripe, attempt)
+        online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        [refund] = Refund.objects.filter(booking=booking)
+        assert (refund.kind, refund.amount) == ("surplus", DEPOSIT)
+        refunds.send_refund(refund.pk)
+        assert _fresh(booking).paid == 0
+
+
+def test_paying_twice_in_two_tabs_refunds_the_surplus(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        first = online.start_checkout(booking, P.STRIPE, choice="balance")
+        client_secret = first.client_secret
+        _pay(fake_stripe, first)
+        online.sync_payment(Payment.objects.get(pk=first.payment_id))
+        # The second tab confirms the intent it loaded before (a second, separate intent for the same amount).
+        Payment.objects.filter(pk=first.payment_id)  # noqa: B018 - kept for clarity
+        second_payment = Payment.objects.create(
+            booking=booking,
+            provider=P.STRIPE,
+            method="card",
+            amount=TOTAL,
+            currency="EUR",
+            idempotency_key="checkout-tab2",
+        )
+        from payments import accounts
+
+        gateway = accounts.gateway_for(P.STRIPE)
+        state = gateway.create_payment(
+            amount=TOTAL, currency="EUR", idempotency_key="checkout-tab2", description="tab 2", metadata={}
+        )
+        online.apply_gateway_state(second_payment.pk, state)
+        fake_stripe.pay(state.client_secret, VISA)
+        online.sync_payment(Payment.objects.get(pk=second_payment.pk))
+        assert client_secret != state.client_secret
+        [surplus] = Refund.objects.filter(booking=booking, kind="surplus")
+        assert surplus.amount == TOTAL
+        refunds.send_refund(surplus.pk)
+        assert _fresh(booking).paid == TOTAL
+
+
+# --- installments --------------------------------------------------------------------------------------------------
+
+
+def _confirmed_with_saved_card(world, fake_stripe, later_card: str = VISA) -> Booking:
+    """Deposit paid by card (saved for the balance); ``later_card`` is what the saved card does by then."""
+    booking = _booking(world)
+    attempt = online.start_checkout(booking, P.STRIPE)
+    _pay(fake_stripe, attempt, VISA)
+    online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+    if later_card != VISA:
+        schedule = PaymentSchedule.objects.get(booking=booking)
+        schedule.payment_method_reference = fake_stripe.attach_card(later_card, schedule.customer_reference)
+        schedule.save(update_fields=["payment_method_reference"])
+    return services.confirm_booking(_fresh(booking))
+
+
+def test_the_balance_is_charged_on_the_saved_card_when_it_falls_due(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_saved_card(world, fake_stripe)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        assert installments.charge_due_installments(today=balance.due_on - dt.timedelta(days=1)) == 0
+        assert installments.charge_due_installments(today=balance.due_on) == 1
+        payment = Payment.objects.get(booking=booking, off_session=True)
+        assert (payment.status, payment.amount, payment.installment_id) == (
+            "succeeded",
+            TOTAL - DEPOSIT,
+            balance.pk,
+        )
+        assert _fresh(booking).balance == 0
+        assert installments.charge_due_installments(today=balance.due_on) == 1  # looked at, nothing charged
+        assert Payment.objects.filter(booking=booking, off_session=True).count() == 1
+
+
+def test_a_failing_installment_is_retried_dunned_and_then_flagged(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        day = balance.due_on
+        installments.charge_due_installments(today=day)
+        balance.refresh_from_db()
+        assert (balance.attempts, balance.dunning, balance.next_attempt_on) == (
+            1,
+            "failed",
+            day + dt.timedelta(days=1),
+        )
+        assert installments.charge_due_installments(today=day) == 0  # not before its retry day
+        installments.charge_due_installments(today=day + dt.timedelta(days=1))
+        balance.refresh_from_db()
+        assert (balance.attempts, balance.dunning) == (2, "final_notice")
+        installments.charge_due_installments(today=balance.next_attempt_on)
+        balance.refresh_from_db()
+        assert (balance.attempts, balance.dunning) == (3, "gave_up")
+        assert PaymentSchedule.objects.get(booking=booking).needs_attention
+        assert _events(booking, "payment.installment_failed") == 2
+        assert _events(booking, "payment.installment_unpaid") == 1
+        assert Payment.objects.filter(booking=booking, off_session=True, status="failed").count() == 3
+        assert _fresh(booking).status == "confirmed"
+
+
+def test_after_the_final_failure_the_terms_may_cancel_the_booking(world, fake_stripe):
+    with tenant_context(world.tenant):
+        PaymentTerms.objects.update(after_final_failure="cancel", retry_days=[])
+        booking = _confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        installments.charge_due_installments(today=balance.due_on)
+        assert _fresh(booking).status == "cancelled"
+
+
+def test_paying_early_from_the_page_settles_the_installment_before_the_beat(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_saved_card(world, fake_stripe)
+        attempt = online.start_checkout(booking, P.STRIPE)  # nothing due now: the next installment, early
+        assert attempt.amount == TOTAL - DEPOSIT
+        _pay(fake_stripe, attempt)
+        online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        installments.charge_due_installments(today=balance.due_on)
+        assert not Payment.objects.filter(booking=booking, off_session=True).exists()
+
+
+# --- currencies ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("currency", ["JPY", "KWD"])
+def test_zero_and_three_decimal_currencies_are_charged_exactly(world, fake_stripe, currency):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        Booking.objects.filter(pk=booking.pk).update(currency=currency, total=30000)
+        booking = _fresh(booking)
+        attempt = online.start_checkout(booking, P.STRIPE, choice="balance")
+        assert (attempt.amount, attempt.currency) == (30000, currency)
+        _pay(fake_stripe, attempt)
+        payment = online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        assert (payment.status, payment.amount, payment.currency) == ("succeeded", 30000, currency)
+
+
+def test_paypal_is_not_offered_for_a_currency_it_does_not_take(world):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        Booking.objects.filter(pk=booking.pk).update(currency="KWD")
+        with pytest.raises(DomainError) as refused:
+            online.start_checkout(
+                _fresh(booking), P.PAYPAL, return_url="https://t.example/", cancel_url="https://t.example/"
+            )
+        assert refused.value.code == "currency_unsupported"
+        assert not Payment.objects.filter(booking=booking).exists()
