@@ -703,8 +703,9 @@ def cancel_booking(
         "refundable": refundable,
         "policy_refundable": terms.refundable,
     }
-    # What is not already being refunded goes back to the payer (gateway parts are sent after commit).
-    to_refund = min(refundable, refunds.refundable(booking))
+    # What is not already on its way back goes back to the payer (gateway parts are sent after commit): a
+    # pending refund (still counted in ``paid``) is part of what the policy gives back, not extra.
+    to_refund = min(refundable - refunds.pending_total(booking), refunds.refundable(booking))
     if to_refund > 0:
         refunds.request_refund_locked(
             booking,

@@ -19,7 +19,9 @@ REDACTED = "…redacted…"
 # A path segment after /booking/ or /check-in/ (the pages "find my booking" and "type a code" have none).
 _SECRET_SEGMENT = re.compile(r"(/(?:booking|check-in)/)(?!" + re.escape(REDACTED) + r")[^/?#\s\"'<>]+")
 # A code or token sent as a query parameter (GET /api/v1/check-in/?token=…).
-_SECRET_PARAMETER = re.compile(r"([?&;](?:token|code)=)(?!" + re.escape(REDACTED) + r")[^&;#\s\"'<>]+")
+_SECRET_PARAMETER = re.compile(
+    r"([?&;](?:token|code|payment_intent_client_secret)=)(?!" + re.escape(REDACTED) + r")[^&;#\s\"'<>]+"
+)
 
 
 def redact(text: str) -> str:

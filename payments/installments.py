@@ -13,12 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from django.db.models import F
 from django.utils import timezone
 
 from bookings.models import Booking
 from events.outbox import publish
 from payments import accounts, online, schedules
-from payments.gateways.base import FAILED, GatewayError, GatewayPayment, GatewayUnavailable
+from payments.gateways.base import (
+    FAILED,
+    GatewayDeclined,
+    GatewayPayment,
+    GatewayRejected,
+    GatewayUnavailable,
+)
 from payments.gateways.breaker import guarded
 from payments.models import Installment, Payment, PaymentSchedule, PaymentTerms, default_retry_days
 from tenants.context import require_tenant_id, tenant_context
@@ -26,6 +33,7 @@ from tenants.context import require_tenant_id, tenant_context
 logger = logging.getLogger(__name__)
 
 D = Installment.Dunning
+ST = Payment.Status
 BATCH = 200
 
 
@@ -38,6 +46,8 @@ def installments_due(today: dt.date, limit: int = BATCH) -> list[Installment]:
             sequence__gt=1,
             schedule__booking__status=Booking.Status.CONFIRMED,
             schedule__booking__on_account=False,
+            # Paid-up bookings would fill the batch and starve the ones that owe.
+            schedule__booking__paid__lt=F("schedule__booking__total"),
         )
         .exclude(dunning=D.GAVE_UP)
         .exclude(next_attempt_on__gt=today)
@@ -53,67 +63,97 @@ def retry_days(schedule: PaymentSchedule) -> tuple[int, ...]:
 
 def charge_installment(installment_id, today: dt.date | None = None) -> Payment | None:
     """One automatic attempt on one installment (outside any transaction). Returns the attempt, or None when
-    there was nothing to charge (paid meanwhile) or no card to charge (the payer was asked to pay)."""
+    there was nothing to charge (paid meanwhile) or no card to charge (the payer was asked to pay).
+
+    An attempt left unsettled by a crash or an outage is sent again as it was (same amount, same idempotency
+    key: Stripe answers with the first outcome, never a second charge) before any new attempt is made."""
     today = today or timezone.localdate()
     with tenant_context(require_tenant_id()):
-        installment = Installment.objects.select_related("schedule").get(pk=installment_id)
-        schedule = installment.schedule
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=schedule.booking_id)
+        schedule_booking = Installment.objects.values_list("schedule__booking_id", flat=True).get(
+            pk=installment_id
+        )
+        booking = Booking.objects.select_for_update(no_key=True).get(pk=schedule_booking)
         installment = Installment.objects.select_related("schedule").get(
             pk=installment_id
         )  # fresh, under lock
-        owed = _still_owed(booking, installment, today)
-        if owed <= 0 or installment.dunning == D.GAVE_UP:
-            return None
-        if not schedule.payment_method_reference:
-            _ask_payer(booking, installment, owed, "no_saved_card", today)
-            return None
-        installment.attempts += 1
-        installment.save(update_fields=["attempts"])
-        payment = Payment(
-            booking=booking,
-            provider=Payment.Provider.STRIPE,
-            method=Payment.Method.CARD,
-            amount=owed,
-            currency=booking.currency,
-            installment=installment,
-            off_session=True,
-            payment_method_summary=schedule.payment_method_summary,
-        )
-        payment.idempotency_key = f"installment-{installment.pk}-{installment.attempts}"
-        payment.save()
-        gateway = accounts.gateway_for(Payment.Provider.STRIPE)
-        metadata = {
-            "tenant": str(booking.tenant_id),
-            "booking": booking.reference,
-            "payment": str(payment.pk),
-        }
-        reference = booking.reference
-    try:
-        state = guarded(
-            online.breaker(Payment.Provider.STRIPE),
-            lambda: gateway.charge_saved_method(
+        unsettled = _unsettled_attempt(installment)
+        if unsettled is None:
+            owed = _still_owed(booking, installment, today)
+            if owed <= 0 or installment.dunning == D.GAVE_UP:
+                return None
+            if not installment.schedule.payment_method_reference:
+                _ask_payer(booking, installment, owed, "no_saved_card", today)
+                return None
+            installment.attempts += 1
+            installment.save(update_fields=["attempts"])
+            unsettled = Payment(
+                booking=booking,
+                provider=Payment.Provider.STRIPE,
+                method=Payment.Method.CARD,
                 amount=owed,
-                currency=payment.currency,
-                customer=schedule.customer_reference,
-                payment_method=schedule.payment_method_reference,
-                idempotency_key=payment.idempotency_key,
-                description=f"Booking {reference}: installment {installment.sequence}",
-                metadata=metadata,
-            ),
-        )
-    except GatewayUnavailable as error:
-        # Not the payer's fault: the attempt does not count, the next run tries again.
-        online.apply_gateway_state(payment.pk, _failed(error.code, error.message))
-        with tenant_context(require_tenant_id()):
-            Installment.objects.filter(pk=installment.pk).update(attempts=installment.attempts - 1)
-        raise
-    except GatewayError as error:
-        state = _failed(error.code, error.message)
-    payment = online.apply_gateway_state(payment.pk, state)
-    if payment.status == Payment.Status.FAILED:
+                currency=booking.currency,
+                installment=installment,
+                off_session=True,
+                payment_method_summary=installment.schedule.payment_method_summary,
+            )
+            unsettled.idempotency_key = f"installment-{installment.pk}-{installment.attempts}"
+            unsettled.save()
+    payment = send_attempt(unsettled)
+    if payment.status == Payment.Status.FAILED and payment.failure_code not in REQUEST_REFUSED:
         record_failed_attempt(installment.pk, payment, today)
     return payment
+
+
+# The gateway refused our request itself (not the card): staff look at it; the payer is not dunned for it.
+REQUEST_REFUSED = ("request_refused",)
+
+
+def _unsettled_attempt(installment: Installment) -> Payment | None:
+    return (
+        Payment.objects.filter(installment=installment, off_session=True, status__in=(ST.CREATED, ST.PENDING))
+        .order_by("created_at")
+        .first()
+    )
+
+
+def send_attempt(payment: Payment) -> Payment:
+    """Send an off-session attempt to Stripe — again, if it was sent before: the same parameters and key make
+    Stripe replay its first answer — or, once Stripe has it, fetch it. An outage leaves the attempt unsettled
+    (sent again by the next run) and raises ``GatewayUnavailable``."""
+    with tenant_context(require_tenant_id()):
+        installment = Installment.objects.select_related("schedule", "schedule__booking").get(
+            pk=payment.installment_id
+        )
+        schedule, booking = installment.schedule, installment.schedule.booking
+        gateway = accounts.gateway_for(Payment.Provider.STRIPE)
+
+    def call() -> GatewayPayment:
+        if payment.provider_reference:
+            return gateway.fetch_payment(payment.provider_reference)
+        return gateway.charge_saved_method(
+            amount=payment.amount,
+            currency=payment.currency,
+            customer=schedule.customer_reference,
+            payment_method=schedule.payment_method_reference,
+            idempotency_key=payment.idempotency_key,
+            description=f"Booking {booking.reference}: installment {installment.sequence}",
+            metadata={
+                "tenant": str(booking.tenant_id),
+                "booking": booking.reference,
+                "payment": str(payment.pk),
+            },
+        )
+
+    try:
+        state = guarded(online.breaker(Payment.Provider.STRIPE), call)
+    except GatewayDeclined as error:
+        state = _failed(error.code, error.message)
+    except GatewayRejected as error:
+        logger.error("installment charge %s refused by Stripe: %s", payment.pk, error.message)
+        with tenant_context(require_tenant_id()):
+            PaymentSchedule.objects.filter(pk=schedule.pk).update(needs_attention=True)
+        state = _failed(REQUEST_REFUSED[0], error.message)
+    return online.apply_gateway_state(payment.pk, state)
 
 
 def _failed(code: str, reason: str) -> GatewayPayment:
@@ -126,7 +166,7 @@ def _still_owed(booking: Booking, installment: Installment, today: dt.date) -> i
     """What of this installment (and any earlier one) the booking's payments do not cover yet."""
     states = schedules.installment_states(booking, today)
     owed = sum(state.outstanding for state in states if state.installment.sequence <= installment.sequence)
-    return min(owed, max(booking.balance, 0))
+    return min(owed, max(schedules.outstanding(booking), 0))
 
 
 def _ask_payer(booking: Booking, installment: Installment, owed: int, why: str, today: dt.date) -> None:

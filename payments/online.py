@@ -15,6 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -53,7 +54,9 @@ def _step():
 
 
 def breaker(provider: str) -> CircuitBreaker:
-    return CircuitBreaker(f"gateway:{provider}")
+    """Per tenant: each tenant has its own gateway account, so one account's trouble (rate limits, a revoked key)
+    never closes checkout for the others."""
+    return CircuitBreaker(f"gateway:{provider}:{require_tenant_id()}")
 
 
 def _metadata(booking: Booking, payment: Payment) -> dict[str, str]:
@@ -197,8 +200,14 @@ def _record_failure(booking: Booking, payment: Payment, state: GatewayPayment) -
     )
 
 
+# What a payer is told when the gateway refused our request or was down (its own words stay in the log: they may
+# name our configuration).
+NOT_STARTED = "The payment could not be started. Please try again in a moment or choose another way to pay."
+
+
 def _fail_without_gateway(payment_id, error: GatewayError) -> None:
     """The gateway refused or could not be reached: the attempt is over (a retry is a new attempt)."""
+    logger.warning("payment attempt %s not started: %s (%s)", payment_id, error.message, error.code)
     apply_gateway_state(
         payment_id,
         GatewayPayment(
@@ -207,7 +216,7 @@ def _fail_without_gateway(payment_id, error: GatewayError) -> None:
             amount=0,
             currency="",
             failure_code=error.code,
-            failure_reason=error.message,
+            failure_reason=NOT_STARTED,
         ),
     )
 
@@ -253,16 +262,19 @@ class CheckoutUnavailable(ConflictError):
 
 
 def checkout_amount(booking: Booking, choice: str = "due") -> int:
-    """What a checkout takes: ``due`` (what is due now; else the next installment, paid early) or ``balance``."""
-    if booking.on_account or booking.status not in schedules.PAYABLE_STATUSES:
+    """What a checkout takes: ``due`` (what is due now; else the next installment, paid early) or ``balance``.
+    An agency's booking is paid by the agency (its price is the agency's net rate, never shown to travellers)."""
+    trade = booking.agency_id is not None or booking.channel == Booking.Channel.TRADE
+    if booking.on_account or trade or booking.status not in schedules.PAYABLE_STATUSES:
         return 0
+    owed = max(schedules.outstanding(booking), 0)
     if choice == "balance":
-        return max(booking.balance, 0)
+        return owed
     due = schedules.amount_due_now(booking)
     if due > 0:
         return due
     upcoming = schedules.next_installment(booking)
-    return min(upcoming.outstanding, booking.balance) if upcoming else 0
+    return min(upcoming.outstanding, owed) if upcoming else 0
 
 
 def _open_attempt(booking: Booking, provider: str, amount: int) -> Payment | None:
@@ -288,7 +300,7 @@ def start_checkout(
     PayPal order to approve. Reloading the page offers the same open attempt again; a different amount replaces
     it (the old one is cancelled at the gateway). With installments still to come after this one, Stripe saves
     the card on the booking's customer for the off-session charges."""
-    if not (breaker(provider).available()):
+    if breaker(provider).state() == "open":
         raise CheckoutUnavailable(provider)
     with _step():
         booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
@@ -306,10 +318,12 @@ def start_checkout(
 
             booking = keep_seats_for_payment(booking)
         payment = _open_attempt(booking, provider, amount)
+        # Only attempts the gateway has answered for: one still waiting for its answer (another tab) is left to
+        # finish, or to reconciliation, rather than cancelled here while its page may still pay it.
         replaced = list(
-            Payment.objects.filter(
-                booking=booking, off_session=False, status__in=(ST.CREATED, ST.PENDING)
-            ).exclude(pk=getattr(payment, "pk", None))
+            Payment.objects.filter(booking=booking, off_session=False, status__in=(ST.CREATED, ST.PENDING))
+            .exclude(provider_reference="")
+            .exclude(pk=getattr(payment, "pk", None))
         )
         if payment is None:
             payment = Payment(
@@ -322,17 +336,22 @@ def start_checkout(
             payment.idempotency_key = f"checkout-{payment.pk}"
             payment.save()
         schedule = PaymentSchedule.objects.filter(booking=booking).first()
-        save_card = provider == P.STRIPE and schedule is not None and amount < booking.balance
+        save_card = provider == P.STRIPE and schedule is not None and amount < schedules.outstanding(booking)
         customer = schedule.customer_reference if schedule else ""
         lead = (booking.lead_email, booking.lead_name)
         metadata = _metadata(booking, payment)
+        # The customer belongs to the booking, not to this attempt: the same key must carry the same parameters.
+        customer_metadata = {"tenant": metadata["tenant"], "booking": metadata["booking"]}
         description = f"Booking {booking.reference}"
 
     def create() -> GatewayPayment:
         nonlocal customer
         if save_card and not customer:
             customer = gateway.create_customer(
-                email=lead[0], name=lead[1], idempotency_key=f"customer-{booking.pk}", metadata=metadata
+                email=lead[0],
+                name=lead[1],
+                idempotency_key=f"customer-{booking.pk}",
+                metadata=customer_metadata,
             )
             with _step():
                 PaymentSchedule.objects.filter(pk=schedule.pk).update(customer_reference=customer)
@@ -351,13 +370,15 @@ def start_checkout(
         )
 
     try:
+        if not breaker(provider).available():  # half-open: one caller probes, the others wait
+            raise GatewayUnavailable(f"{P(provider).label} is recovering.", code="circuit_open")
         state = guarded(breaker(provider), create)
     except GatewayUnavailable as error:
         _fail_without_gateway(payment.pk, error)
         raise CheckoutUnavailable(provider) from error
     except GatewayError as error:
         _fail_without_gateway(payment.pk, error)
-        raise DomainError(error.message, code=error.code) from error
+        raise DomainError(NOT_STARTED, code=error.code) from error
     payment = apply_gateway_state(payment.pk, state)
     for stale in replaced:
         cancel_attempt(stale, gateway)
@@ -418,7 +439,7 @@ def attempt_for_page(booking: Booking, payment_id) -> Payment | None:
     """A checkout attempt of this booking (the confirmation page names it in its URL)."""
     try:
         return Payment.objects.filter(booking=booking, off_session=False).get(pk=payment_id)
-    except (Payment.DoesNotExist, ValueError, TypeError):
+    except (Payment.DoesNotExist, ValueError, TypeError, ValidationError):
         return None
 
 

@@ -8,9 +8,9 @@ import logging
 
 from django.utils import timezone
 
-from payments import online, refunds
-from payments.gateways.base import CANCELLED, GatewayError, GatewayPayment
-from payments.models import Payment
+from payments import installments, online, refunds
+from payments.gateways.base import CANCELLED, FAILED, GatewayError, GatewayPayment
+from payments.models import Payment, PaymentSchedule
 from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ def reconcile_unsettled(now=None) -> int:
 
 
 def _settle_payment(payment: Payment, now) -> None:
+    if payment.off_session and not payment.provider_reference:
+        _settle_off_session(payment, now)
+        return
     if not payment.provider_reference:
         # The gateway never answered the create call. Its client secret / approval link never left our server, so
         # nobody can pay it: once it is old enough, the attempt is over.
@@ -62,3 +65,30 @@ def _settle_payment(payment: Payment, now) -> None:
     payment = online.sync_payment(payment)
     if not payment.is_settled and now - payment.created_at >= ABANDON_AFTER:
         online.cancel_attempt(payment)  # the payer left the page a day ago
+
+
+# Stripe keeps an idempotency key for 24 hours: within that, sending an attempt again replays its first outcome.
+RESEND_WITHIN = timezone.timedelta(hours=23)
+
+
+def _settle_off_session(payment: Payment, now) -> None:
+    """An installment charge whose answer we never recorded. Unlike a checkout attempt, Stripe may well have
+    charged it (it is confirmed server-side): send it again with its key to learn the outcome. Past the key's
+    lifetime a resend could charge anew, so staff check it at the gateway instead."""
+    if now - payment.created_at < RESEND_WITHIN:
+        installments.send_attempt(payment)
+        return
+    logger.error("installment charge %s unanswered for a day: check it at Stripe", payment.pk)
+    with tenant_context(require_tenant_id()):
+        PaymentSchedule.objects.filter(booking_id=payment.booking_id).update(needs_attention=True)
+    online.apply_gateway_state(
+        payment.pk,
+        GatewayPayment(
+            reference="",
+            status=FAILED,
+            amount=0,
+            currency="",
+            failure_code="unknown_outcome",
+            failure_reason="No answer was recorded; check this charge in the Stripe dashboard.",
+        ),
+    )

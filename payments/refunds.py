@@ -55,6 +55,13 @@ def refundable(booking: Booking) -> int:
     return (totals["amount"] or 0) - (totals["refunded"] or 0)
 
 
+def pending_total(booking: Booking) -> int:
+    """Refunds decided but not yet done (their money is still in ``Booking.paid``)."""
+    return (
+        Refund.objects.filter(booking=booking, status=RS.PENDING).aggregate(total=Sum("amount"))["total"] or 0
+    )
+
+
 def _replayed(request_key: str, amount: int, booking: Booking) -> list[Refund] | None:
     earlier = list(Refund.objects.filter(request_key=request_key).order_by("created_at", "id"))
     if not earlier:
@@ -191,7 +198,7 @@ def send_refund(refund_id) -> Refund:
     with tenant_context(require_tenant_id()):
         refund = Refund.objects.select_related("payment").get(pk=refund_id)
         if refund.status != RS.PENDING or refund.payment.provider == Payment.Provider.OFFLINE:
-            return refund
+            return refund  # decided (a late gateway answer still comes through sync_refund and webhooks)
         payment = refund.payment
         gateway = accounts.gateway_for(payment.provider)
     try:
@@ -226,6 +233,9 @@ def sync_refund(refund: Refund) -> Refund:
 
 
 def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Refund:
+    """Bring a refund to the gateway's answer, whatever order answers, webhooks and reconciliation arrive in:
+    pending → succeeded / failed, and also failed → succeeded (a refusal we recorded wrongly) and succeeded →
+    failed (the card was closed: the money came back to the account, staff must return it another way)."""
     with tenant_context(require_tenant_id()):
         booking_id = Refund.objects.values_list("booking_id", flat=True).get(pk=refund_id)
         booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
@@ -233,41 +243,53 @@ def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Re
         payment = Payment.objects.select_for_update(no_key=True).get(pk=refund.payment_id)
         if result.reference and not refund.provider_reference:
             refund.provider_reference = result.reference
-        if refund.status != RS.PENDING or result.status not in (REFUND_SUCCEEDED, REFUND_FAILED):
-            refund.save(update_fields=["provider_reference", "updated_at"])
-            return refund
-        if result.status == REFUND_FAILED:
+        if result.status == REFUND_SUCCEEDED and refund.status != RS.SUCCEEDED:
+            if refund.status == RS.FAILED:  # its reservation was freed: take it again
+                payment.refunded += refund.amount
+                payment.save(update_fields=["refunded", "updated_at"])
+            _succeeded(booking, payment, refund, actor)
+        elif result.status == REFUND_FAILED and refund.status != RS.FAILED:
+            if refund.status == RS.SUCCEEDED:
+                booking.paid += refund.amount
+                booking.save(update_fields=["paid", "updated_at"])
+                logger.error(
+                    "refund %s of booking %s failed after succeeding (%s): the money is back with us",
+                    refund.pk,
+                    booking.reference,
+                    result.failure_reason,
+                )
             refund.status, refund.failure_reason = RS.FAILED, (result.failure_reason or "refused")[:500]
             refund.save()
             payment.refunded -= refund.amount
             payment.save(update_fields=["refunded", "updated_at"])
-            logger.error(
-                "refund %s of booking %s failed: %s", refund.pk, booking.reference, refund.failure_reason
-            )
-            return refund
-        refund.status, refund.succeeded_at = RS.SUCCEEDED, timezone.now()
-        refund.save()
-        booking.paid -= refund.amount
-        booking.save(update_fields=["paid", "updated_at"])
-        publish(
-            "payment.refunded",
-            booking,
-            {
-                "reference": booking.reference,
-                "refund": str(refund.pk),
-                "payment": str(payment.pk),
-                "amount": refund.amount,
-                "currency": refund.currency,
-                "kind": refund.kind,
-                "request": refund.request_key,
-            },
-        )
-        if actor is not None:
-            audit.record(
-                audit.Action.CHANGE, actor=actor, target=refund, changes={"status": ["pending", "succeeded"]}
-            )
-        _refunded_in_full(booking)
+        else:
+            refund.save(update_fields=["provider_reference", "updated_at"])
         return refund
+
+
+def _succeeded(booking: Booking, payment: Payment, refund: Refund, actor) -> None:
+    refund.status, refund.succeeded_at, refund.failure_reason = RS.SUCCEEDED, timezone.now(), ""
+    refund.save()
+    booking.paid -= refund.amount
+    booking.save(update_fields=["paid", "updated_at"])
+    publish(
+        "payment.refunded",
+        booking,
+        {
+            "reference": booking.reference,
+            "refund": str(refund.pk),
+            "payment": str(payment.pk),
+            "amount": refund.amount,
+            "currency": refund.currency,
+            "kind": refund.kind,
+            "request": refund.request_key,
+        },
+    )
+    if actor is not None:
+        audit.record(
+            audit.Action.CHANGE, actor=actor, target=refund, changes={"status": ["pending", "succeeded"]}
+        )
+    _refunded_in_full(booking)
 
 
 def _refunded_in_full(booking: Booking) -> None:

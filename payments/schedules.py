@@ -12,12 +12,12 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from django.db.models import Min
+from django.db.models import Min, Sum
 from django.utils import timezone
 
 from bookings.models import Booking, BookingItem
 from core.currencies import minor_units
-from payments.models import Installment, PaymentSchedule, PaymentTerms
+from payments.models import Installment, PaymentSchedule, PaymentTerms, Refund
 
 K = Installment.Kind
 S = Booking.Status
@@ -155,6 +155,9 @@ def _store(schedule: PaymentSchedule, booking: Booking) -> None:
         )
         if installment._state.adding or changed:
             installment.kind, installment.due_on, installment.amount = part.kind, part.due_on, part.amount
+            # A changed installment starts afresh: earlier failures were about another amount or day.
+            installment.attempts, installment.next_attempt_on = 0, None
+            installment.dunning, installment.last_failure = Installment.Dunning.NONE, ""
             installment.save()
     if existing:
         Installment.objects.filter(pk__in=[installment.pk for installment in existing.values()]).delete()
@@ -175,10 +178,24 @@ class InstallmentState:
         return self.installment.amount - self.covered
 
 
+def settled(booking: Booking) -> int:
+    """What of the booking's total is taken care of: its net paid amount plus goodwill refunds (money given back
+    as a gesture lowers what is owed; it is not asked for again)."""
+    goodwill = Refund.objects.filter(
+        booking=booking, kind=Refund.Kind.GOODWILL, status=Refund.Status.SUCCEEDED
+    ).aggregate(total=Sum("amount"))["total"]
+    return booking.paid + (goodwill or 0)
+
+
+def outstanding(booking: Booking) -> int:
+    """What the customer still owes (the balance less goodwill refunds)."""
+    return booking.total - settled(booking)
+
+
 def installment_states(booking: Booking, today: dt.date | None = None) -> list[InstallmentState]:
-    """The schedule with what the booking's net paid amount covers of each installment, in order."""
+    """The schedule with what the booking's settled amount covers of each installment, in order."""
     today = today or timezone.localdate()
-    remaining = max(booking.paid, 0)
+    remaining = max(settled(booking), 0)
     states = []
     for installment in Installment.objects.filter(schedule__booking=booking).order_by("sequence"):
         covered = min(remaining, installment.amount)
@@ -196,7 +213,7 @@ def amount_due_now(booking: Booking, today: dt.date | None = None) -> int:
     travelled on owes nothing. A booking without a schedule (made before schedules existed) owes its balance."""
     if booking.on_account or booking.status not in PAYABLE_STATUSES:
         return 0
-    balance = booking.balance
+    balance = outstanding(booking)
     if balance <= 0:
         return 0
     states = installment_states(booking, today)

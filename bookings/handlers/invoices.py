@@ -35,3 +35,25 @@ def cancellation_credit_note(event) -> None:
         charge=int(event.payload.get("charge") or 0),
         details={"refund_percent": event.payload.get("refund_percent")},
     )
+
+
+@consumer("payment.refunded", name="bookings.goodwill_credit_note")
+def goodwill_credit_note(event) -> None:
+    """Money given back as a gesture lowers what the customer is charged: the invoice is credited by as much
+    (at most what is left to credit), once per refund. A cancellation's refund is covered by the cancellation's
+    own credit note, and a surplus (paid twice, or for a lapsed booking) was never invoiced."""
+    if event.payload.get("kind") != "goodwill":
+        return
+    booking = _booking(event)
+    invoicing.bring_up_to_date(booking, source=f"payment.refunded:{event.pk}")
+    invoice = invoicing.current_invoice(booking)
+    if invoice is None:
+        return  # not invoiced (never confirmed): nothing to credit
+    amount = min(int(event.payload["amount"]), invoice.total - invoicing.credited_so_far(invoice))
+    if amount > 0:
+        invoicing.issue_credit_note(
+            invoice,
+            amount,
+            f"Goodwill refund on booking {booking.reference}",
+            source=f"payment.refunded:{event.payload['refund']}",
+        )

@@ -207,7 +207,9 @@ def translated_errors() -> Iterator[None]:
             f"Stripe is unavailable: {error.user_message or error}", code="unavailable"
         ) from error
     except stripe.StripeError as error:
-        if (error.http_status or 0) >= 500:
+        # 409: the same idempotency key is being processed by a concurrent request (a retried task racing
+        # reconciliation): a moment later it answers with the first outcome, so this is "try again", not "refused".
+        if (error.http_status or 0) >= 500 or error.http_status == 409:
             raise GatewayUnavailable(f"Stripe failed on its side: {error}", code="unavailable") from error
         code = error.code or type(error).__name__.removesuffix("Error").lower() or "rejected"
         raise GatewayRejected(

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from bookings import services
 from bookings.models import Booking, Document, Traveller
 from bookings.selectors import first_start
-from payments.schedules import PAYABLE_STATUSES, amount_due_now
+from payments.schedules import PAYABLE_STATUSES, amount_due_now, outstanding
 from tours.models import TourTranslation, UnitType
 
 S = Booking.Status
@@ -194,6 +194,6 @@ def travellers_refusal(booking: Booking, now: dt.datetime | None = None) -> str 
 def payable_online(booking: Booking) -> bool:
     """Whether the page offers "Pay": something is due now, or a confirmed booking's balance may be paid early.
     An agency's on-account booking is settled by the agency."""
-    if booking.on_account or booking.status not in PAYABLE_STATUSES or booking.balance <= 0:
+    if is_trade(booking) or booking.status not in PAYABLE_STATUSES or outstanding(booking) <= 0:
         return False
     return amount_due_now(booking) > 0 or booking.status == S.CONFIRMED

@@ -97,3 +97,11 @@ def stripe_csp() -> dict[str, list[str]]:
     api = _origin(settings.STRIPE_API_BASE) if settings.STRIPE_API_BASE else "https://api.stripe.com"
     frames = [script, "https://hooks.stripe.com"] if script == "https://js.stripe.com" else [script]
     return {"script-src": [script], "frame-src": frames, "connect-src": [api, script]}
+
+
+def is_paypal_url(url: str) -> bool:
+    """An approval link we may send a payer to: PayPal's own site, or the configured local fake in dev."""
+    host = urlsplit(url).hostname or ""
+    if settings.PAYPAL_API_BASE and url.startswith(_origin(settings.PAYPAL_API_BASE) + "/"):
+        return True
+    return urlsplit(url).scheme == "https" and (host == "paypal.com" or host.endswith(".paypal.com"))

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from bookings.links import manage_token
 from bookings.models import Booking
@@ -80,7 +80,7 @@ def _choice(request) -> str:
 
 @private_page
 @outside_request_transaction
-@require_safe
+@require_GET  # not HEAD: loading the page starts a payment attempt
 def checkout(request, token: str):
     """The payment page. Card (Stripe) is offered first; PayPal when asked for (``?method=paypal``), when the
     tenant has no Stripe, or when Stripe is not answering (circuit open or just failed)."""
@@ -157,7 +157,11 @@ def start_paypal(request, token: str):
     except DomainError as error:
         messages.error(request, error.message)
         return redirect(urls["checkout"] + "?method=paypal")
-    return redirect(attempt.approve_url, status=303) if attempt.approve_url else redirect(urls["checkout"])
+    if not checkout_page.is_paypal_url(attempt.approve_url):
+        logger.error("PayPal answered with an approval link outside PayPal: %s", attempt.approve_url)
+        messages.error(request, online.NOT_STARTED)
+        return redirect(urls["checkout"] + "?method=paypal")
+    return redirect(attempt.approve_url, status=303)
 
 
 @private_page
@@ -215,6 +219,11 @@ def booking_status(request, token: str):
     """The booking's status as JSON, polled by the confirmation page (cheap: no gateway call)."""
     booking = _booking(token)
     payment = online.attempt_for_page(booking, request.GET.get("payment"))
+    amounts = (
+        {}  # an agency's booking: its price is the agency's, not for the traveller
+        if booking_page.is_trade(booking)
+        else {"paid": booking.paid, "balance": booking.balance, "due_now": schedules.amount_due_now(booking)}
+    )
     with translation.override(booking.language):
         return JsonResponse(
             {
@@ -222,9 +231,7 @@ def booking_status(request, token: str):
                 "status": booking.status,
                 "status_label": booking_page.status_label(booking),
                 "confirmed": booking.status == Booking.Status.CONFIRMED,
-                "paid": booking.paid,
-                "balance": booking.balance,
-                "due_now": schedules.amount_due_now(booking),
+                **amounts,
                 "payment": (
                     {
                         "status": payment.status,

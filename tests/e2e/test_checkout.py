@@ -13,10 +13,10 @@ from django.urls import reverse
 
 from bookings.links import manage_token
 from bookings.models import Booking
-from payments.models import GatewayAccount, Payment, PaymentTerms
+from payments.models import GatewayAccount, Payment, PaymentTerms, WebhookEvent
 from tenants.context import tenant_context
 from tests.bookings.world import LEAD, World
-from tests.payments.gateway_accounts import add_gateway_accounts
+from tests.payments.gateway_accounts import STRIPE_KEYS, add_gateway_accounts
 from tours.models import Tour
 
 TOTAL = 20000  # 2 adults at 100.00 EUR
@@ -63,6 +63,13 @@ def test_a_traveller_books_on_a_phone_pays_the_deposit_by_card_and_sees_the_book
         )
         add_gateway_accounts(paypal=False)
     site = f"http://paye2e.localhost:{live_server.url.rsplit(':', 1)[1]}"
+    # The fake delivers Stripe's events to the tenant's endpoint, signed with its secret, as Stripe would.
+    fake_stripe.register_webhook(
+        "paye2e",
+        f"{site}/payments/webhooks/stripe/",
+        STRIPE_KEYS["webhook_secret"],
+        events=["payment_intent.succeeded"],
+    )
 
     page.goto(f"{site}/tours/")
     shots(page, "tours")
@@ -100,6 +107,14 @@ def test_a_traveller_books_on_a_phone_pays_the_deposit_by_card_and_sees_the_book
         assert (payment.status, payment.amount) == ("succeeded", 6000)
         # The card is kept for the balance, charged off-session when it falls due.
         assert booking.schedule.payment_method_reference.startswith("pm_")
+    deadline = time.monotonic() + 20
+    with tenant_context(world.tenant):
+        while not WebhookEvent.objects.filter(
+            event_type="payment_intent.succeeded", processed_at__isnull=False
+        ).exists():
+            assert time.monotonic() < deadline, "the signed webhook never arrived"
+            time.sleep(0.2)
+        assert WebhookEvent.objects.get().outcome == "payment succeeded"
     # The manage page shows the balance still to pay and the invoice once the worker has made it.
     page.get_by_role("link", name="View your booking").click()
     page.get_by_text("Balance due").wait_for()

@@ -497,7 +497,7 @@ def test_the_balance_is_charged_on_the_saved_card_when_it_falls_due(world, fake_
             balance.pk,
         )
         assert _fresh(booking).balance == 0
-        assert installments.charge_due_installments(today=balance.due_on) == 1  # looked at, nothing charged
+        assert installments.charge_due_installments(today=balance.due_on) == 0  # paid up: not even looked at
         assert Payment.objects.filter(booking=booking, off_session=True).count() == 1
 
 
@@ -574,3 +574,85 @@ def test_paypal_is_not_offered_for_a_currency_it_does_not_take(world):
             )
         assert refused.value.code == "currency_unsupported"
         assert not Payment.objects.filter(booking=booking).exists()
+
+
+# --- what the reviews found ---------------------------------------------------------------------------------------
+
+
+def test_an_installment_charged_before_a_crash_is_never_charged_again(world, fake_stripe):
+    from payments import accounts
+
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_saved_card(world, fake_stripe)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        schedule = PaymentSchedule.objects.get(booking=booking)
+        # The run recorded its attempt, Stripe charged the card, and the worker died before recording the answer.
+        attempt = Payment.objects.create(
+            booking=booking, provider=P.STRIPE, method="card", amount=TOTAL - DEPOSIT, currency="EUR",
+            installment=balance, off_session=True, idempotency_key=f"installment-{balance.pk}-1",
+        )
+        Installment.objects.filter(pk=balance.pk).update(attempts=1)
+        accounts.gateway_for(P.STRIPE).charge_saved_method(
+            amount=attempt.amount, currency="EUR", customer=schedule.customer_reference,
+            payment_method=schedule.payment_method_reference, idempotency_key=attempt.idempotency_key,
+            description=f"Booking {booking.reference}: installment 2",
+            metadata={"tenant": str(booking.tenant_id), "booking": booking.reference, "payment": str(attempt.pk)},
+        )
+        # The redelivered task (or the next run) sends the same attempt again: Stripe replays its answer.
+        installments.charge_due_installments(today=balance.due_on)
+        assert Payment.objects.filter(booking=booking, off_session=True).count() == 1
+        attempt.refresh_from_db()
+        assert (attempt.status, attempt.provider_reference[:3]) == ("succeeded", "pi_")
+        assert _fresh(booking).paid == TOTAL
+
+
+def test_an_outage_leaves_the_installment_attempt_to_be_sent_again(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_saved_card(world, fake_stripe)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        fake_stripe.outage("down")
+        try:
+            installments.charge_due_installments(today=balance.due_on)
+        finally:
+            fake_stripe.outage("up")
+        attempt = Payment.objects.get(booking=booking, off_session=True)
+        assert attempt.status == "created"
+        installments.charge_due_installments(today=balance.due_on)
+        attempt.refresh_from_db()
+        balance.refresh_from_db()
+        assert (attempt.status, balance.attempts, balance.dunning) == ("succeeded", 1, "")
+        assert Payment.objects.filter(booking=booking, off_session=True).count() == 1
+
+
+def test_a_goodwill_refund_is_not_asked_for_again(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking, _payment = _paid_by_card(world, fake_stripe)
+        booking = services.confirm_booking(booking)
+        [refund] = refunds.request_refund(booking, amount=500, reason="Late pickup", request_key="gw", actor=None)
+        refunds.send_refund(refund.pk)
+        fresh = _fresh(booking)
+        assert (fresh.paid, online.checkout_amount(fresh, "balance")) == (TOTAL - 500, 0)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        assert installments.charge_due_installments(today=balance.due_on) == 1
+        assert not Payment.objects.filter(booking=booking, off_session=True).exists()
+
+
+def test_cancelling_with_a_refund_under_way_gives_back_only_the_policys_amount(world, fake_stripe):
+    from payments.services import record_offline_payment
+
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        record_offline_payment(booking, amount=TOTAL, method="cash", reference="", actor=None)
+        booking = services.confirm_booking(_fresh(booking))
+        refunds.request_refund(booking, amount=3000, reason="Goodwill", request_key="gw", actor=None)
+        soon = timezone.now() + dt.timedelta(days=5)  # the 50 % tier: half the price is charged
+        world.departure.__class__.objects.filter(pk=world.departure.pk).update(starts_at=soon, ends_at=soon)
+        services.cancel_booking(_fresh(booking), reason="Changed plans")
+        # The pending 3000 is part of the half that goes back, not on top of it.
+        assert sum(Refund.objects.filter(booking=booking).values_list("amount", flat=True)) == TOTAL // 2
+
+
+def test_an_agency_booking_is_not_paid_by_the_traveller(world):
+    with tenant_context(world.tenant):
+        Booking.objects.filter(pk=(booking := _booking(world)).pk).update(agency=world.agency, on_account=False)
+        assert online.checkout_amount(_fresh(booking), "balance") == 0

@@ -18,17 +18,55 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import hmac
+import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 from aiohttp import web
 from localstripe import resources
 from localstripe import server as localstripe_server
+from localstripe import webhooks as localstripe_webhooks
 from localstripe.errors import UserError
 from localstripe.resources import Charge, Event, PaymentIntent, PaymentMethod, Refund
 from localstripe.webhooks import schedule_webhook
 
 STRIPE_JS = Path(__file__).with_name("stripe.js")
+
+
+async def _send_webhook(event) -> None:
+    """localstripe's delivery, for endpoints on ``*.localhost`` too: like a browser (RFC 6761), the fake sends
+    those to 127.0.0.1 with the original Host header — the dev launcher's tenants live on such names, which this
+    machine's resolver does not know."""
+    payload = json.dumps(event._export(), indent=2, sort_keys=True).encode()
+    signed_payload = b"%d.%s" % (event.created, payload)
+    await asyncio.sleep(0.2)
+    for webhook in list(localstripe_webhooks._webhooks.values()):
+        if webhook.events is not None and event.type not in webhook.events:
+            continue
+        signature = hmac.new(webhook.secret.encode(), signed_payload, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": f"t={event.created},v1={signature}",
+        }
+        url = webhook.url
+        parts = urlsplit(url)
+        if parts.hostname and parts.hostname.endswith(".localhost"):
+            headers["Host"] = parts.netloc
+            url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{parts.port or 80}"))
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(url, data=payload, headers=headers) as response,
+            ):
+                print(f"webhook {event.type} → {webhook.url}: {response.status}", flush=True)
+        except aiohttp.ClientError as error:
+            print(f"webhook {event.type} → {webhook.url} failed: {error}", flush=True)
+
+
+localstripe_webhooks._send_webhook = _send_webhook
 
 # --- Fidelity patches: localstripe differs from Stripe in ways our gateway code would notice ----------------------
 
