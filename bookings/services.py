@@ -959,6 +959,17 @@ def _save_changed_item(
         _check_credit(booking, difference if booking.status == S.CONFIRMED else booking.balance)
     booking.save(update_fields=["total", "expires_at", "updated_at"])
     schedules.replan(booking)
+    # Paid more than the new price (fewer travellers, a cheaper date): the difference goes back to the payer.
+    surplus = min(booking.paid - refunds.pending_total(booking) - booking.total, refunds.refundable(booking))
+    if surplus > 0:
+        refunds.request_refund_locked(
+            booking,
+            amount=surplus,
+            reason=f"Booking {booking.reference} now costs less than was paid",
+            request_key=f"reduced-{uuid7()}",
+            actor=None,
+            kind=refunds.Kind.SURPLUS,
+        )
     return difference
 
 

@@ -175,3 +175,14 @@ def test_cancelling_a_paid_booking_refunds_per_policy_and_it_ends_refunded():
         refunds.complete_offline_refund(refund, reference="BANK-BACK", actor=staff)
         fresh = Booking.objects.get(pk=booking.pk)
         assert (fresh.status, fresh.paid) == ("refunded", 0)
+
+
+@pytest.mark.django_db
+def test_a_change_that_lowers_the_price_below_what_was_paid_gives_the_difference_back():
+    world = World()
+    with tenant_context(world.tenant):
+        booking = services.confirm_booking(_paid_booking(world, "a"))
+        services.modify_booking(booking, booking.items.get(), {"adult": 1})
+        [refund] = Refund.objects.filter(booking=booking)
+        assert (refund.kind, refund.amount, refund.status) == ("surplus", TOTAL // 2, "pending")
+        assert refunds.refundable(booking) == TOTAL // 2
