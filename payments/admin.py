@@ -24,6 +24,7 @@ from core.money import Money
 from payments import refunds as refund_services
 from payments.models import ExchangeRate, GatewayAccount, Payment, PaymentTerms, Refund, WebhookEvent
 from payments.views_backoffice import exchange_rate_import
+from tenants import audit
 from tenants.admin import AuditedModelAdmin, ReadOnlyAdmin
 from tenants.admin_sites import tenant_admin_site
 from tenants.routing import public_base_url
@@ -69,7 +70,8 @@ class GatewayAccountForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not self.instance._state.adding:  # (the primary key is set before the first save: uuid7 default)
+        # (the primary key is set before the first save: uuid7 default.) A view-only form has no provider field.
+        if not self.instance._state.adding and "provider" in self.fields:
             self.fields["provider"].disabled = True  # the stored secrets belong to this provider
 
     def clean_secret_key(self):
@@ -121,7 +123,7 @@ class GatewayAccountAdmin(AuditedModelAdmin):
         fields = ["provider", "is_active", "live", "public_key", "secret_key", "webhook_secret"]
         if obj is None:
             return fields
-        return [
+        shown = [
             *fields[:4],
             "secret_key_state",
             "secret_key",
@@ -129,6 +131,34 @@ class GatewayAccountAdmin(AuditedModelAdmin):
             "webhook_secret",
             "webhook_endpoint",
         ]
+        if not self.has_change_permission(request, obj):
+            # View-only staff: every field is drawn read-only from the row, which would print the secrets.
+            shown = [name for name in shown if name not in SECRET_FIELDS]
+        return shown
+
+    def get_readonly_fields(self, request, obj=None):
+        # Never a secret: a read-only field shows the stored (decrypted) value.
+        return [name for name in super().get_readonly_fields(request, obj) if name not in SECRET_FIELDS]
+
+    def save_model(self, request, obj, form, change):
+        """As ``AuditedModelAdmin`` does, plus a "changed" marker for each secret replaced: the audit snapshot masks
+        encrypted fields, so a new secret would otherwise leave no trace. The values are never logged."""
+        stored = GatewayAccount._default_manager.get(pk=obj.pk) if change else None
+        before = audit.snapshot(stored) if stored is not None else None
+        # The plain save, not AuditedModelAdmin's: this method writes the one audit entry itself.
+        admin.ModelAdmin.save_model(self, request, obj, form, change)
+        changes = audit.diff(before, audit.snapshot(obj))
+        if stored is not None:
+            for name in SECRET_FIELDS:
+                if getattr(stored, name) != getattr(obj, name):
+                    changes[name] = ["set" if getattr(stored, name) else "not set", "changed"]
+        audit.record(
+            audit.Action.CHANGE if change else audit.Action.CREATE,
+            actor=request.user,
+            target=obj,
+            changes=changes,
+            request=request,
+        )
 
     @admin.display(description="Secret key")
     def secret_key_state(self, account: GatewayAccount) -> str:

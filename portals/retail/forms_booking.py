@@ -4,6 +4,7 @@ last word (their errors are put back on this form by the view)."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -23,6 +24,12 @@ IDEMPOTENCY_KEY_LENGTH = 32  # characters of token_urlsafe(24)
 def new_idempotency_key() -> str:
     """One per rendered form: submitting the same form twice makes one booking."""
     return secrets.token_urlsafe(24)
+
+
+def visitor_bound_key(session_key: str, form_key: str) -> str:
+    """The key the booking services see: the form's key within the visitor's session. The form's key travels in
+    the page (and could be planted in a link), so on its own it must never find another visitor's booking."""
+    return hashlib.sha256(f"retail-visitor:{session_key}\n{form_key}".encode()).hexdigest()
 
 
 def unit_field_name(code: str) -> str:

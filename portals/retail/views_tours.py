@@ -33,7 +33,9 @@ from portals.retail.forms_booking import (
     new_idempotency_key,
     traveller_slots,
     unit_field_name,
+    visitor_bound_key,
 )
+from portals.retail.throttle import BOOKING_WINDOW_SECONDS, booking_allowed
 from tours import pricing, search
 from tours.models import Channel, Destination, Tour, TourImage, TourTranslation, UnitType
 
@@ -42,6 +44,8 @@ BOOKABLE = (Status.AVAILABLE, Status.LIMITED)
 # The version of the booking terms a traveller accepts on this form (stored on the booking's Consent row).
 TERMS_VERSION = getattr(settings, "RETAIL_TERMS_VERSION", "2026-01")
 SEATS_GONE_CODES = ("not_enough_seats", "departure_not_open", "sales_closed")
+# Stored in an anonymous visitor's session so the session is saved and its cookie sent: booking keys are bound to it.
+VISITOR_SESSION_FLAG = "retail_visitor"
 
 
 def _language(request) -> str:
@@ -279,9 +283,43 @@ def _put_errors_on_form(form: BookingForm, error: DomainError) -> None:
             form.add_error(field if field in form.fields else None, str(problem))
 
 
+def _visitor_session_key(request) -> str:
+    """The visitor's session key, starting a session for a new (or expired) visitor. Reading the flag first loads
+    the session, so a cookie naming a session that no longer exists does not count as one."""
+    if not request.session.get(VISITOR_SESSION_FLAG):
+        request.session[VISITOR_SESSION_FLAG] = True
+        request.session.save()
+    return request.session.session_key
+
+
+def _same_email(first: str, second: str) -> bool:
+    return first.strip().casefold() == second.strip().casefold()
+
+
+def _ask_to_book_again(form: BookingForm, message: str) -> None:
+    """A refusal the traveller fixes by checking the form and sending it again: with a fresh key, so the resent form
+    is a new request."""
+    form.data = form.data.copy()
+    form.data["idempotency_key"] = new_idempotency_key()
+    form.add_error(None, message)
+
+
+def _too_many_bookings(request) -> HttpResponse:
+    response = render(
+        request,
+        "retail/too_many_bookings.html",
+        {"minutes": BOOKING_WINDOW_SECONDS // 60},
+        status=429,
+    )
+    response["Retry-After"] = str(BOOKING_WINDOW_SECONDS)
+    return response
+
+
 def _book(request, form: BookingForm, language: str) -> Booking:
-    """Hold the seats and create the booking in one savepoint: a refusal of either leaves nothing behind."""
-    key = form.cleaned_data["idempotency_key"]
+    """Hold the seats and create the booking in one savepoint: a refusal of either leaves nothing behind. The
+    form's key only counts within this visitor's session: a key planted in a link never finds someone else's
+    booking."""
+    key = visitor_bound_key(_visitor_session_key(request), form.cleaned_data["idempotency_key"])
     departure = Departure.objects.select_related("option").get(pk=form.cleaned_data["departure"])
     with transaction.atomic():
         hold = place_hold(departure, form.units(), Channel.RETAIL, f"retail-booking:{key}")
@@ -323,7 +361,10 @@ def book(request, slug: str):
             "traveller_slots": traveller_slots(unit_types, units),
         }
         status = 200
+        _visitor_session_key(request)
         if request.method == "POST" and request.POST.get("action") != "quote":
+            if not booking_allowed(request.tenant.pk, request.META.get("REMOTE_ADDR", "")):
+                return _too_many_bookings(request)
             form = BookingForm(request.POST, **form_kwargs)
             status = 400
             if form.is_valid():
@@ -332,10 +373,8 @@ def book(request, slug: str):
                 except DomainError as error:
                     status = 409 if isinstance(error, ConflictError) else 400
                     if error.code == "idempotency_key_reused":  # this form was sent before with other choices
-                        form.data = form.data.copy()
-                        form.data["idempotency_key"] = new_idempotency_key()
-                        form.add_error(
-                            None,
+                        _ask_to_book_again(
+                            form,
                             _(
                                 "Your choices changed since this form was sent. Please check them and book again."
                             ),
@@ -343,13 +382,25 @@ def book(request, slug: str):
                     else:
                         _put_errors_on_form(form, error)
                 else:
-                    checkout = reverse("retail:checkout", kwargs={"token": manage_token(booking)})
-                    return HttpResponseRedirect(checkout, status=303)
+                    if _same_email(booking.lead_email, form.cleaned_data["lead_email"]):
+                        checkout = reverse("retail:checkout", kwargs={"token": manage_token(booking)})
+                        return HttpResponseRedirect(checkout, status=303)
+                    # The same form was sent before for another lead traveller: never hand out that booking.
+                    status = 409
+                    _ask_to_book_again(
+                        form,
+                        _(
+                            "This form was already used for a booking with another email address. "
+                            "Please check your details and book again."
+                        ),
+                    )
         else:
             # Drawn (or redrawn with a price) without validating: nothing was sent to be checked yet.
             initial = {unit_field_name(code): count for code, count in units.items()}
             initial["departure"] = source.get("departure", "")
-            initial["idempotency_key"] = source.get("idempotency_key") or new_idempotency_key()
+            # A key from the query string could have been planted in a link: a drawn form always gets its own.
+            posted_key = request.POST.get("idempotency_key") if request.method == "POST" else None
+            initial["idempotency_key"] = posted_key or new_idempotency_key()
             if request.method == "POST":
                 initial.update(
                     {

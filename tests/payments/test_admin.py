@@ -4,6 +4,7 @@ payment terms validation, the exchange-rate CSV import, and what read-only staff
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -13,6 +14,7 @@ from bookings.models import Booking
 from payments.models import ExchangeRate, GatewayAccount, Payment, PaymentTerms, Refund
 from payments.services import record_offline_payment
 from tenants.context import tenant_context
+from tenants.models import AuditEvent
 from tests.backoffice.conftest import signed_in
 from tests.bookings.world import World
 from tests.payments.helpers import clerk, retail_booking
@@ -210,6 +212,50 @@ def test_gateway_secrets_are_write_only_and_kept_when_left_empty(world, staff):
     )
     assert live_key_on_test.status_code == 200 and "live key" in live_key_on_test.content.decode()
     assert "sk_live_x" not in live_key_on_test.content.decode()
+
+
+def _stripe_account(world: World) -> GatewayAccount:
+    with tenant_context(world.tenant):
+        return GatewayAccount.objects.create(
+            provider="stripe",
+            public_key="pk_test_abc",
+            secret_key=SECRET,
+            webhook_secret=WEBHOOK_SECRET,
+        )
+
+
+def test_view_only_staff_see_a_gateway_account_without_its_secrets(world, staff):
+    account = _stripe_account(world)
+
+    response = staff("read_only").get(f"/admin/payments/gatewayaccount/{account.pk}/change/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert SECRET not in html and WEBHOOK_SECRET not in html and "VerySecret" not in html
+    assert 'name="secret_key"' not in html and 'name="webhook_secret"' not in html
+    assert ">set<" in html.replace("\n", "")  # only whether each secret is set
+    assert "pk_test_abc" in html
+
+
+def test_changing_a_gateway_secret_is_audited_without_its_value(world, staff):
+    account = _stripe_account(world)
+    change_url = f"/admin/payments/gatewayaccount/{account.pk}/change/"
+
+    changed = staff("finance").post(
+        change_url,
+        {"is_active": "on", "public_key": "pk_test_abc", "secret_key": "sk_test_rotatedSecretValue"},
+    )
+
+    assert changed.status_code == 302
+    with tenant_context(world.tenant):
+        entries = list(
+            AuditEvent.objects.filter(target_type="payments.gatewayaccount", target_id=str(account.pk))
+        )
+        assert GatewayAccount.objects.get().secret_key == "sk_test_rotatedSecretValue"
+    logged = [entry.changes for entry in entries]
+    assert any("changed" in str(changes.get("secret_key")) for changes in logged), logged
+    assert not any("webhook_secret" in changes for changes in logged), logged  # left empty: kept, not changed
+    assert "rotatedSecretValue" not in json.dumps(logged) and "VerySecret" not in json.dumps(logged)
 
 
 def test_a_new_gateway_account_needs_a_secret_key(world, staff):

@@ -236,6 +236,114 @@ def test_two_renders_of_the_form_make_two_bookings():
     assert _counts(world) == (2, 2, 6)
 
 
+PLANTED_KEY = "planted-by-attacker-0123456789"
+VICTIM = {
+    "lead_name": "Vera Victim",
+    "lead_email": "vera.victim@example.com",
+    "traveller_1_last_name": "Victim",
+}
+
+
+def _victims_pii_in(response) -> list[str]:
+    html = response.content.decode()
+    return [value for value in ("Vera", "Victim", "vera.victim@example.com") if value in html]
+
+
+@pytest.mark.django_db
+def test_a_key_in_the_link_is_never_the_forms_key():
+    world = World()
+    client = _client(world)
+
+    form = client.get(
+        _book_url(world),
+        {"departure": str(world.departure.pk), "units_adult": "2", "idempotency_key": PLANTED_KEY},
+    )
+
+    assert form.status_code == 200
+    assert PLANTED_KEY not in form.content.decode()
+    assert 'name="idempotency_key" value="' in form.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_planted_key_never_hands_the_victims_booking_to_another_visitor():
+    world = World()
+    victim, attacker = _client(world), _client(world)
+    _form_key(victim, world)  # the victim opens the booking page (worst case: the form still carries the key)
+    booked = victim.post(_book_url(world), _booking_post(world, PLANTED_KEY, **VICTIM))
+    assert booked.status_code == 303
+    victims_booking = _checkout_booking(world, booked["Location"])
+
+    _form_key(attacker, world)  # with a session of its own
+    replayed = attacker.post(
+        _book_url(world), _booking_post(world, PLANTED_KEY, traveller_1_first_name="Ana")
+    )
+    cookieless = _client(world).post(_book_url(world), _booking_post(world, PLANTED_KEY))
+
+    for response in (replayed, cookieless):
+        assert response.status_code in (303, 409), response.status_code
+        if response.status_code == 303:
+            assert response["Location"] != booked["Location"]
+            theirs = _checkout_booking(world, response["Location"])
+            with tenant_context(world.tenant):
+                assert theirs.pk != victims_booking.pk
+                assert Booking.objects.get(pk=theirs.pk).lead_email == "ana@example.com"
+            followed = attacker.get(response["Location"])
+            assert _victims_pii_in(followed) == []
+        assert _victims_pii_in(response) == []
+    with tenant_context(world.tenant):
+        assert Booking.objects.get(pk=victims_booking.pk).lead_email == VICTIM["lead_email"]
+
+
+@pytest.mark.django_db
+def test_the_same_form_resent_for_another_email_does_not_show_the_first_booking():
+    world = World()
+    client = _client(world)
+    key = _form_key(client, world)
+    first = client.post(_book_url(world), _booking_post(world, key, **VICTIM))
+
+    second = client.post(_book_url(world), _booking_post(world, key))
+
+    assert first.status_code == 303
+    assert second.status_code == 409
+    assert "already used for a booking with another email address" in second.content.decode()
+    assert "/pay/" not in second.get("Location", "")
+    assert "vera.victim@example.com" not in second.content.decode()
+    assert (
+        key not in second.content.decode()
+    )  # the form comes back with a fresh key: resending it is a new request
+    assert _counts(world) == (1, 1, 3)
+
+
+@pytest.mark.django_db
+def test_too_many_booking_attempts_from_one_address_are_refused_with_429(monkeypatch):
+    from portals.retail import throttle
+
+    monkeypatch.setattr(throttle, "BOOKING_LIMIT", 2)
+    world = World()
+    client = _client(world)
+    key = _form_key(client, world)
+
+    attempts = [
+        client.post(_book_url(world), _booking_post(world, key, accept_terms=None), REMOTE_ADDR="203.0.113.7")
+        for _ in range(2)
+    ]
+    refused = client.post(_book_url(world), _booking_post(world, key), REMOTE_ADDR="203.0.113.7")
+    quote = client.post(
+        _book_url(world), _booking_post(world, key, action="quote"), REMOTE_ADDR="203.0.113.7"
+    )
+    elsewhere = _client(world).post(
+        _book_url(world), _booking_post(world, _form_key(client, world)), REMOTE_ADDR="198.51.100.9"
+    )
+
+    assert [response.status_code for response in attempts] == [400, 400]
+    assert refused.status_code == 429
+    assert "Too many booking attempts" in refused.content.decode()
+    assert int(refused["Retry-After"]) == throttle.BOOKING_WINDOW_SECONDS
+    assert quote.status_code == 200  # pricing the choice creates nothing and is not counted
+    assert elsewhere.status_code == 303  # another address has its own count
+    assert _counts(world) == (1, 1, 3)
+
+
 @pytest.mark.django_db
 def test_seats_gone_meanwhile_is_a_form_error_and_nothing_is_created():
     world = World()
