@@ -8,6 +8,7 @@ booking is reached by its signed manage link, as the manage pages are (no accoun
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from core.errors import DomainError
 from payments import online, schedules
 from payments.gateways.base import GatewayError
 from payments.models import Payment
-from portals.retail import booking_page, checkout_page
+from portals.retail import booking_page, checkout_page, throttle
 from portals.retail.views import _booking, private_page
 from tenants.context import require_tenant_id, tenant_context
 from tenants.middleware import outside_request_transaction
@@ -73,12 +74,27 @@ def _page(request, booking: Booking, template: str, context: dict, status: int =
     return response
 
 
+def gateway_throttled(view):
+    """Pages that call the tenant's gateway: at most ``PAYMENT_PAGE_LIMIT`` loads per address in the window."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not throttle.payment_page_allowed(request.tenant.pk, request.META.get("REMOTE_ADDR", "")):
+            response = render(request, "retail/too_many_payment_attempts.html", status=429)
+            response["Retry-After"] = str(throttle.PAYMENT_PAGE_WINDOW_SECONDS)
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _choice(request) -> str:
     choice = request.POST.get("amount") or request.GET.get("amount") or "due"
     return choice if choice in CHOICES else "due"
 
 
 @private_page
+@gateway_throttled
 @outside_request_transaction
 @require_GET  # not HEAD: loading the page starts a payment attempt
 def checkout(request, token: str):
@@ -139,6 +155,7 @@ def _checkout(request, booking: Booking, choice: str) -> HttpResponse:
 
 
 @private_page
+@gateway_throttled
 @outside_request_transaction
 @require_POST
 def start_paypal(request, token: str):
@@ -165,6 +182,7 @@ def start_paypal(request, token: str):
 
 
 @private_page
+@gateway_throttled
 @outside_request_transaction
 @require_safe
 def paypal_return(request, token: str):
@@ -185,6 +203,7 @@ def paypal_return(request, token: str):
 
 
 @private_page
+@gateway_throttled
 @outside_request_transaction
 @require_safe
 def payment_done(request, token: str, payment_id):

@@ -588,15 +588,28 @@ def test_an_installment_charged_before_a_crash_is_never_charged_again(world, fak
         schedule = PaymentSchedule.objects.get(booking=booking)
         # The run recorded its attempt, Stripe charged the card, and the worker died before recording the answer.
         attempt = Payment.objects.create(
-            booking=booking, provider=P.STRIPE, method="card", amount=TOTAL - DEPOSIT, currency="EUR",
-            installment=balance, off_session=True, idempotency_key=f"installment-{balance.pk}-1",
+            booking=booking,
+            provider=P.STRIPE,
+            method="card",
+            amount=TOTAL - DEPOSIT,
+            currency="EUR",
+            installment=balance,
+            off_session=True,
+            idempotency_key=f"installment-{balance.pk}-1",
         )
         Installment.objects.filter(pk=balance.pk).update(attempts=1)
         accounts.gateway_for(P.STRIPE).charge_saved_method(
-            amount=attempt.amount, currency="EUR", customer=schedule.customer_reference,
-            payment_method=schedule.payment_method_reference, idempotency_key=attempt.idempotency_key,
+            amount=attempt.amount,
+            currency="EUR",
+            customer=schedule.customer_reference,
+            payment_method=schedule.payment_method_reference,
+            idempotency_key=attempt.idempotency_key,
             description=f"Booking {booking.reference}: installment 2",
-            metadata={"tenant": str(booking.tenant_id), "booking": booking.reference, "payment": str(attempt.pk)},
+            metadata={
+                "tenant": str(booking.tenant_id),
+                "booking": booking.reference,
+                "payment": str(attempt.pk),
+            },
         )
         # The redelivered task (or the next run) sends the same attempt again: Stripe replays its answer.
         installments.charge_due_installments(today=balance.due_on)
@@ -628,7 +641,9 @@ def test_a_goodwill_refund_is_not_asked_for_again(world, fake_stripe):
     with tenant_context(world.tenant):
         booking, _payment = _paid_by_card(world, fake_stripe)
         booking = services.confirm_booking(booking)
-        [refund] = refunds.request_refund(booking, amount=500, reason="Late pickup", request_key="gw", actor=None)
+        [refund] = refunds.request_refund(
+            booking, amount=500, reason="Late pickup", request_key="gw", actor=None
+        )
         refunds.send_refund(refund.pk)
         fresh = _fresh(booking)
         assert (fresh.paid, online.checkout_amount(fresh, "balance")) == (TOTAL - 500, 0)
@@ -654,5 +669,56 @@ def test_cancelling_with_a_refund_under_way_gives_back_only_the_policys_amount(w
 
 def test_an_agency_booking_is_not_paid_by_the_traveller(world):
     with tenant_context(world.tenant):
-        Booking.objects.filter(pk=(booking := _booking(world)).pk).update(agency=world.agency, on_account=False)
+        Booking.objects.filter(pk=(booking := _booking(world)).pk).update(
+            agency=world.agency, on_account=False
+        )
         assert online.checkout_amount(_fresh(booking), "balance") == 0
+
+
+def test_checkout_pages_are_throttled_per_address(world, client):
+    from bookings.links import manage_token
+    from portals.retail import throttle
+    from tests.factories import host_of
+
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        url = f"/booking/{manage_token(booking)}/pay/"
+    host = host_of(world.tenant)
+    limit = throttle.PAYMENT_PAGE_LIMIT
+    throttle.PAYMENT_PAGE_LIMIT = 2
+    try:
+        assert [client.get(url, HTTP_HOST=host).status_code for _ in range(3)] == [200, 200, 429]
+        other = client.get(url, HTTP_HOST=host, REMOTE_ADDR="203.0.113.9")
+        assert other.status_code == 200
+    finally:
+        throttle.PAYMENT_PAGE_LIMIT = limit
+    with tenant_context(world.tenant):
+        assert Payment.objects.filter(booking=booking).count() == 1  # the same attempt offered each time
+
+
+def test_the_checkout_page_loads_stripe_js_under_its_csp_and_the_status_is_cheap_and_private(
+    world, client, fake_stripe
+):
+    from bookings.links import manage_token
+    from tests.factories import host_of
+
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        token = manage_token(booking)
+    host = host_of(world.tenant)
+    page = client.get(f"/booking/{token}/pay/", HTTP_HOST=host)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert fake_stripe.js_url in html and 'data-client-secret="pi_' in html and "€60.00" in html
+    policy = page["Content-Security-Policy"]
+    assert fake_stripe.base_url in policy and "'unsafe-inline'" not in policy
+    assert page["Cache-Control"] == "private, no-store"
+    assert client.head(f"/booking/{token}/pay/", HTTP_HOST=host).status_code == 405
+
+    status = client.get(f"/booking/{token}/status/?payment=not-a-uuid", HTTP_HOST=host)
+    assert (status.status_code, status.json()["payment"], status.json()["due_now"]) == (200, None, DEPOSIT)
+    with tenant_context(world.tenant):
+        Booking.objects.filter(pk=booking.pk).update(agency=world.agency, channel="trade")
+    trade = client.get(f"/booking/{token}/status/", HTTP_HOST=host).json()
+    assert "balance" not in trade and "paid" not in trade  # the agency's net price is not the traveller's
+    assert client.get(f"/booking/{token}/pay/", HTTP_HOST=host).status_code == 302
