@@ -95,10 +95,10 @@ def _refuse_duplicate_reference(reference: str) -> None:
         .first()
     )
     if existing is not None:
-        _raise_duplicate_reference(reference, existing.booking.reference)
+        raise_duplicate_reference(reference, existing.booking.reference)
 
 
-def _raise_duplicate_reference(reference: str, booking_reference: str | None = None) -> NoReturn:
+def raise_duplicate_reference(reference: str, booking_reference: str | None = None) -> NoReturn:
     where = f" (booking {booking_reference})" if booking_reference else ""
     message = f"A payment with reference {reference!r} is already recorded{where}; the same money is not counted twice."
     raise ConflictError(message, code="duplicate_reference", fields={"reference": [message]})
@@ -175,7 +175,7 @@ def record_offline_payment(
             payment.save()
     except IntegrityError as error:  # a concurrent payment on another booking took the key or the reference
         if "payment_unique_provider_reference" in str(error):
-            _raise_duplicate_reference(reference)
+            raise_duplicate_reference(reference)
         if "payment_unique_idempotency_key" in str(error):
             raise ConflictError(
                 "This idempotency key was already used for a different payment.",

@@ -13,6 +13,7 @@ from bookings import services
 from bookings.models import Booking
 from core.errors import ConflictError
 from events.registry import consumer
+from payments import refunds
 from payments.services import amount_due_now
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,13 @@ ENDED = (S.CANCELLED, S.EXPIRED, S.REFUNDED)
 def confirm_when_paid(event) -> None:
     booking = Booking.objects.get(pk=event.aggregate_id)
     if booking.status in ENDED:
-        # Money arrived for a booking that is no longer sold: giving it back is a refund (issue 7), for staff.
+        # Money for a booking no longer sold: the cancellation refunds what its terms give back and a gateway
+        # payment arriving later is refunded as it is recorded; paying a cancellation charge is expected. Anything
+        # else is for staff to look at.
+        if booking.paid - refunds.pending_total(booking) <= booking.cancellation_charge:
+            return
         logger.warning(
-            "payment %s of %s %s received for %s booking %s: to be refunded",
+            "payment %s of %s %s received for %s booking %s beyond its cancellation charge",
             event.payload.get("payment"),
             event.payload.get("amount"),
             event.payload.get("currency"),

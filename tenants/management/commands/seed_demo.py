@@ -738,7 +738,11 @@ def _register_fake_webhooks(slug: str, port: str) -> None:
     if settings.PAYPAL_API_BASE:
         _post_json(
             f"{settings.PAYPAL_API_BASE}/_fake/webhooks",
-            {"url": f"{base}/paypal/", "webhook_id": keys["paypal_webhook_id"]},
+            {
+                "url": f"{base}/paypal/",
+                "webhook_id": keys["paypal_webhook_id"],
+                "client_id": keys["paypal_client_id"],
+            },
         )
 
 
