@@ -28,13 +28,14 @@ from babel.dates import format_date, format_time
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from bookings.checkin import check_in_token, check_in_url
 from bookings.models import Booking, Document, Invoice
 from core.errors import ConflictError
 from core.pdf import render_pdf
+from payments import schedules
 from tenants.routing import public_base_url
 from tours.models import TourTranslation, UnitType
 
@@ -225,7 +226,23 @@ def invoice_context(invoice: Invoice) -> dict:
         "prices_include_tax": not is_credit and any(tax["inclusive"] for tax in taxes),
         "net_total": invoice.total - exclusive_tax,
         "total": invoice.total,
+        "payment_status": None if is_credit or booking.on_account else _payment_status(invoice, language, zone),
     }
+
+
+def _payment_status(invoice: Invoice, language: str, zone) -> dict:
+    """What of this invoice is paid when it is made, and what is still due when (the booking's schedule)."""
+    booking = invoice.booking
+    paid = min(max(schedules.settled(booking), 0), invoice.total)
+    due = [
+        {
+            "on": _long_date(state.installment.due_on, language) if state.installment.sequence > 1 else None,
+            "amount": state.outstanding,
+        }
+        for state in schedules.installment_states(booking, timezone.localdate(timezone.now(), zone))
+        if not state.paid
+    ]
+    return {"paid": paid, "balance": max(invoice.total - paid, 0), "due": due}
 
 
 def invoice_html(invoice: Invoice) -> str:

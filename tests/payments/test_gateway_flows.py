@@ -720,3 +720,15 @@ def test_the_checkout_page_loads_stripe_js_under_its_csp_and_the_status_is_cheap
     trade = client.get(f"/booking/{token}/status/", HTTP_HOST=host).json()
     assert "balance" not in trade and "paid" not in trade  # the agency's net price is not the traveller's
     assert client.get(f"/booking/{token}/pay/", HTTP_HOST=host).status_code == 302
+
+
+def test_the_invoice_of_a_deposit_booking_shows_what_was_paid_and_the_balance_due(world, fake_stripe):
+    from bookings import documents, invoicing
+
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_saved_card(world, fake_stripe)
+        invoice = invoicing.issue_invoice(booking)
+        html = documents.invoice_html(invoice)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        assert "€60.00" in html and "€140.00" in html and "Balance due" in html
+        assert balance.due_on.strftime("%Y") in html

@@ -691,13 +691,20 @@ def demo_gateway_keys(slug: str) -> dict[str, str]:
     }
 
 
+# Short balance periods so that nearly every demo date takes a deposit (real operators use 30 days or more).
 DEMO_PAYMENT_TERMS = {
     "nordlys": {
-        "name": "30% deposit, balance 30 days before",
+        "name": "30% deposit, balance 3 days before departure",
         "kind": "deposit",
         "deposit_percent": Decimal(30),
+        "balance_days_before": 3,
     },
-    "sahara": {"name": "3 installments", "kind": "installments", "installment_count": 3},
+    "sahara": {
+        "name": "3 installments, the last 3 days before departure",
+        "kind": "installments",
+        "installment_count": 3,
+        "balance_days_before": 3,
+    },
 }
 
 
@@ -723,7 +730,7 @@ def seed_payments(tenant: Tenant, port: str) -> None:
         )
     terms = DEMO_PAYMENT_TERMS.get(tenant.slug)
     if terms and not PaymentTerms.objects.exists():
-        PaymentTerms.objects.create(is_default=True, balance_days_before=30, retry_days=[1, 3, 7], **terms)
+        PaymentTerms.objects.create(is_default=True, retry_days=[1, 3, 7], **terms)
 
 
 def _register_fake_webhooks(slug: str, port: str) -> None:
