@@ -34,7 +34,9 @@ def _guard(request):
 
 def _private(response):
     response["Cache-Control"] = "private, no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the code is in the address
+    # The code is in the address: never sent to another site. Not "no-referrer": browsers then send "Origin: null"
+    # with the page's own forms, which CSRF protection rightly refuses.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

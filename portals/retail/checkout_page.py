@@ -105,3 +105,11 @@ def is_paypal_url(url: str) -> bool:
     if settings.PAYPAL_API_BASE and url.startswith(_origin(settings.PAYPAL_API_BASE) + "/"):
         return True
     return urlsplit(url).scheme == "https" and (host == "paypal.com" or host.endswith(".paypal.com"))
+
+
+def paypal_csp() -> dict[str, list[str]]:
+    """The PayPal form posts to us and we redirect to PayPal's approval page: browsers check that redirect
+    against the page's ``form-action``, so PayPal's origin is allowed there (only on this page)."""
+    if settings.PAYPAL_API_BASE:
+        return {"form-action": [_origin(settings.PAYPAL_API_BASE)]}
+    return {"form-action": ["https://www.paypal.com", "https://www.sandbox.paypal.com"]}

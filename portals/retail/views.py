@@ -39,7 +39,9 @@ def private_page(view):
     def wrapper(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         response["Cache-Control"] = "private, no-store"
-        response["Referrer-Policy"] = "no-referrer"
+        # The URL never goes to another site; not "no-referrer", with which browsers send "Origin: null" on the
+        # page's own forms and CSRF protection refuses them.
+        response["Referrer-Policy"] = "same-origin"
         response["X-Robots-Tag"] = "noindex"
         return response
 

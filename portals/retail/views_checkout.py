@@ -151,7 +151,12 @@ def _checkout(request, booking: Booking, choice: str) -> HttpResponse:
     if not providers:
         notice = _("Online payment is not available for this booking; please contact us to pay.")
     method = "paypal" if P.PAYPAL in providers else "none"
-    return _page(request, booking, "retail/checkout.html", {**context, "method": method, "notice": notice})
+    response = _page(
+        request, booking, "retail/checkout.html", {**context, "method": method, "notice": notice}
+    )
+    if method == "paypal":
+        response._csp_update = checkout_page.paypal_csp()
+    return response
 
 
 @private_page

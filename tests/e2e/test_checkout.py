@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from bookings import services
 from bookings.links import manage_token
 from bookings.models import Booking
 from payments.models import GatewayAccount, Payment, PaymentTerms, WebhookEvent
@@ -23,8 +24,6 @@ TOTAL = 20000  # 2 adults at 100.00 EUR
 
 
 def _booking_with_deposit_terms(world: World) -> Booking:
-    from bookings import services
-
     with tenant_context(world.tenant):
         PaymentTerms.objects.create(
             name="30% deposit",
@@ -141,3 +140,35 @@ def test_a_declined_card_shows_why_and_changes_nothing(live_server, page, shots,
     with tenant_context(world.tenant):
         fresh = Booking.objects.get(pk=booking.pk)
         assert (fresh.status, fresh.paid) == ("on_hold", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_traveller_pays_with_paypal_approving_on_paypals_page(
+    live_server, page, shots, worker, fake_paypal
+):
+    world = World(slug="paypale2e", host="paypale2e.localhost")
+    with tenant_context(world.tenant):
+        PaymentTerms.objects.create(
+            name="30% deposit",
+            kind="deposit",
+            deposit_percent=Decimal(30),
+            balance_days_before=14,
+            is_default=True,
+        )
+        add_gateway_accounts(stripe=False)
+        booking = services.create_booking(
+            holds=[world.hold("pp", {"adult": 2})], lead=LEAD, channel="retail", language="en"
+        )
+        checkout = reverse("retail:checkout", kwargs={"token": manage_token(booking)})
+    page.goto(f"http://paypale2e.localhost:{live_server.url.rsplit(':', 1)[1]}{checkout}")
+    shots(page, "checkout")
+    page.get_by_role(
+        "button", name="Pay €60.00 with PayPal"
+    ).click()  # a form POST: CSRF and Origin must pass
+    page.get_by_role("button", name="Approve payment").click()
+    shots(page, "back_from_paypal")
+    page.locator("#booking-status-label").filter(has_text="Confirmed").wait_for(timeout=30_000)
+    shots(page, "confirmed")
+    with tenant_context(world.tenant):
+        payment = Payment.objects.get(booking=booking)
+        assert (payment.provider, payment.status, payment.amount) == ("paypal", "succeeded", 6000)
