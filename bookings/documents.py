@@ -226,7 +226,9 @@ def invoice_context(invoice: Invoice) -> dict:
         "prices_include_tax": not is_credit and any(tax["inclusive"] for tax in taxes),
         "net_total": invoice.total - exclusive_tax,
         "total": invoice.total,
-        "payment_status": None if is_credit or booking.on_account else _payment_status(invoice, language, zone),
+        "payment_status": None
+        if is_credit or booking.on_account
+        else _payment_status(invoice, language, zone),
     }
 
 
