@@ -549,7 +549,7 @@ def test_paying_early_from_the_page_settles_the_installment_before_the_beat(worl
 # --- currencies ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("currency", ["JPY", "KWD"])
+@pytest.mark.parametrize("currency", ["JPY", "KRW", "KWD", "BHD", "JOD"])
 def test_zero_and_three_decimal_currencies_are_charged_exactly(world, fake_stripe, currency):
     with tenant_context(world.tenant):
         booking = _booking(world)

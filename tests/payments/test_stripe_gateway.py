@@ -271,7 +271,15 @@ def stripe_amount_at_fake(fake_stripe, reference: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(
     ("currency", "ours", "stripes"),
-    [("JPY", 15_000, 15_000), ("EUR", 12_345, 12_345), ("KWD", 12_340, 12_340), ("ISK", 9_900, 990_000)],
+    [
+        ("JPY", 15_000, 15_000),
+        ("KRW", 50_000, 50_000),
+        ("EUR", 12_345, 12_345),
+        ("KWD", 12_340, 12_340),
+        ("BHD", 7_550, 7_550),
+        ("JOD", 10_000, 10_000),
+        ("ISK", 9_900, 990_000),
+    ],
 )
 def test_amounts_reach_stripe_in_its_unit(stripe_gateway, fake_stripe, currency, ours, stripes):
     payment = start(stripe_gateway, amount=ours, currency=currency)
