@@ -158,6 +158,46 @@ def record_offline_payment(
         )
     _refuse_duplicate_reference(reference)
 
+    paid_before = booking.paid
+    payment = save_offline_payment(
+        booking,
+        amount=amount,
+        method=method,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        actor=actor,
+    )
+    audit.record(
+        audit.Action.CREATE,
+        actor=actor,
+        target=payment,
+        request=request,
+        changes={
+            "booking": [None, booking.reference],
+            "amount": [None, amount],
+            "currency": [None, booking.currency],
+            "method": [None, method],
+            "reference": [None, reference],
+            "booking_paid": [paid_before, booking.paid],
+        },
+    )
+    return payment
+
+
+def save_offline_payment(
+    booking: Booking,
+    *,
+    amount: int,
+    method: str,
+    reference: str,
+    idempotency_key: str,
+    actor,
+    shown_reference: str = "",
+    announce: dict | None = None,
+) -> Payment:
+    """The succeeded offline Payment row, ``booking.paid`` grown by it and ``payment.processed`` published (the
+    caller holds the booking's row lock and has checked the amount). A reference or key taken meanwhile by a
+    concurrent payment is refused, naming ``shown_reference`` (what staff typed) when given."""
     payment = Payment(
         booking=booking,
         provider=Payment.Provider.OFFLINE,
@@ -173,33 +213,19 @@ def record_offline_payment(
     try:
         with transaction.atomic():
             payment.save()
-    except IntegrityError as error:  # a concurrent payment on another booking took the key or the reference
+    except IntegrityError as error:
         if "payment_unique_provider_reference" in str(error):
-            raise_duplicate_reference(reference)
+            raise_duplicate_reference(
+                shown_reference or reference, booking.reference if shown_reference else None
+            )
         if "payment_unique_idempotency_key" in str(error):
             raise ConflictError(
                 "This idempotency key was already used for a different payment.",
                 code="idempotency_key_reused",
             ) from None
         raise
-
-    paid_before = booking.paid
     booking.paid += amount
     booking.save(update_fields=["paid", "updated_at"])
-    audit.record(
-        audit.Action.CREATE,
-        actor=actor,
-        target=payment,
-        request=request,
-        changes={
-            "booking": [None, booking.reference],
-            "amount": [None, amount],
-            "currency": [None, booking.currency],
-            "method": [None, method],
-            "reference": [None, reference],
-            "booking_paid": [paid_before, booking.paid],
-        },
-    )
     publish(
         "payment.processed",
         booking,
@@ -210,6 +236,7 @@ def record_offline_payment(
             "currency": booking.currency,
             "provider": payment.provider,
             "method": method,
+            **(announce or {}),
         },
     )
     return payment

@@ -19,19 +19,18 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Min, Q
-from django.utils import timezone, translation
+from django.utils import translation
 
 from bookings.models import REFERENCE_LENGTH, Booking, BookingItem
 from bookings.services import CREDIT_USING
 from core.currencies import CURRENCY_CHOICES
 from core.errors import ConflictError, DomainError
 from core.money import Money
-from events.outbox import publish
 from partners.models import Agency
 from payments.models import Payment
-from payments.services import raise_duplicate_reference
+from payments.services import raise_duplicate_reference, save_offline_payment
 from tenants import audit
 
 S = Booking.Status
@@ -257,46 +256,16 @@ def _allocate(lines: list[StatementLine], amount: int) -> list[tuple[StatementLi
 def _record_part(
     booking: Booking, amount: int, reference: str, idempotency_key: str, actor, agency_reference: str
 ) -> Payment:
-    payment = Payment(
-        booking=booking,
-        provider=Payment.Provider.OFFLINE,
-        method=Payment.Method.BANK_TRANSFER,
-        amount=amount,
-        currency=booking.currency,
-        status=Payment.Status.SUCCEEDED,
-        provider_reference=reference,
-        idempotency_key=idempotency_key,
-        recorded_by=actor if getattr(actor, "pk", None) else None,
-        succeeded_at=timezone.now(),
-    )
-    try:
-        with transaction.atomic():
-            payment.save()
-    except IntegrityError as error:  # a single-booking payment took this exact reference or key meanwhile
-        if "payment_unique_provider_reference" in str(error):
-            raise_duplicate_reference(agency_reference, booking.reference)
-        if "payment_unique_idempotency_key" in str(error):
-            raise ConflictError(
-                "This idempotency key was already used for a different payment.",
-                code="idempotency_key_reused",
-            ) from None
-        raise
-    booking.paid += amount
-    booking.save(update_fields=["paid", "updated_at"])
-    publish(
-        "payment.processed",
+    return save_offline_payment(
         booking,
-        {
-            "reference": booking.reference,
-            "payment": str(payment.pk),
-            "amount": amount,
-            "currency": booking.currency,
-            "provider": payment.provider,
-            "method": payment.method,
-            "agency_payment": agency_reference,
-        },
+        amount=amount,
+        method=Payment.Method.BANK_TRANSFER,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        shown_reference=agency_reference,
+        announce={"agency_payment": agency_reference},
     )
-    return payment
 
 
 @transaction.atomic

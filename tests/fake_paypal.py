@@ -8,15 +8,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 
 import pytest
 import requests
-from django.conf import settings
 
-from tourops.fakes import spawn
+from tests.fake_servers import serving
 
 TEST_CLIENT_ID = "test-tourops-client"
 TEST_CLIENT_SECRET = "test-tourops-secret"
@@ -54,23 +52,11 @@ class FakePayPal:
 
 @pytest.fixture(scope="session")
 def fake_paypal():
-    process, base_url = spawn("tourops.fakes.paypal", stdout=subprocess.DEVNULL)
-    saved_env = os.environ.get("PAYPAL_API_BASE")
-    saved_setting = settings.PAYPAL_API_BASE
-    settings.PAYPAL_API_BASE = os.environ["PAYPAL_API_BASE"] = base_url
-    try:
+    with serving("tourops.fakes.paypal", lambda base_url: {"PAYPAL_API_BASE": base_url}) as (
+        process,
+        base_url,
+    ):
         yield FakePayPal(base_url=base_url, process=process)
-    finally:
-        settings.PAYPAL_API_BASE = saved_setting
-        if saved_env is None:
-            os.environ.pop("PAYPAL_API_BASE", None)
-        else:
-            os.environ["PAYPAL_API_BASE"] = saved_env
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture

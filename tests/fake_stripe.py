@@ -7,15 +7,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 
 import pytest
 import requests
-from django.conf import settings
 
-from tourops.fakes import spawn
+from tests.fake_servers import serving
 
 TEST_SECRET_KEY = "sk_test_tourops_fake"
 TEST_PUBLISHABLE_KEY = "pk_test_tourops_fake"
@@ -105,26 +103,11 @@ class FakeStripe:
 
 @pytest.fixture(scope="session")
 def fake_stripe():
-    process, base_url = spawn("tourops.fakes.stripe", stdout=subprocess.DEVNULL)
-    js_url = f"{base_url}/js.stripe.com/v3/"
-    saved = {name: os.environ.get(name) for name in ("STRIPE_API_BASE", "STRIPE_JS_URL")}
-    saved_settings = (settings.STRIPE_API_BASE, settings.STRIPE_JS_URL)
-    settings.STRIPE_API_BASE, settings.STRIPE_JS_URL = base_url, js_url
-    os.environ["STRIPE_API_BASE"], os.environ["STRIPE_JS_URL"] = base_url, js_url
-    try:
+    def point_at(base_url: str) -> dict[str, str]:
+        return {"STRIPE_API_BASE": base_url, "STRIPE_JS_URL": f"{base_url}/js.stripe.com/v3/"}
+
+    with serving("tourops.fakes.stripe", point_at) as (process, base_url):
         yield FakeStripe(base_url=base_url, process=process)
-    finally:
-        settings.STRIPE_API_BASE, settings.STRIPE_JS_URL = saved_settings
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture

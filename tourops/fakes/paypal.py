@@ -38,6 +38,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import aiohttp
 from aiohttp import web
 
+from tourops.fakes.control import new_outage, outage_control
+
 SUPPORTED_CURRENCIES = frozenset(
     [
         "AUD",
@@ -71,7 +73,7 @@ SIGNING_KEY = b"tourops-fake-paypal-webhook-signing-key"
 CERT_PATH = "/_fake/certs/webhook-signing.pem"
 WEBHOOK_DELAY_SECONDS = 0.2
 
-OUTAGE: dict = {"mode": "up", "seconds": 0.0}
+OUTAGE = new_outage()
 TOKENS: dict[str, str] = {}  # access token → client id
 ORDERS: dict[str, dict] = {}
 CAPTURES: dict[str, dict] = {}
@@ -732,21 +734,6 @@ async def fake_approve(request: web.Request) -> web.Response:
     return web.json_response({"id": order["id"], "status": order["status"], "payer_id": payer_id})
 
 
-async def set_outage(request: web.Request) -> web.Response:
-    try:
-        data = await request.json()
-        mode = data["mode"]
-        seconds = float(data.get("seconds", 0))
-    except (ValueError, KeyError, TypeError):
-        return web.json_response(
-            {"error": 'expected JSON {"mode": "up"|"down"|"slow", "seconds": n}'}, status=400
-        )
-    if mode not in ("up", "down", "slow"):
-        return web.json_response({"error": f"unknown mode {mode!r}: use up, down or slow"}, status=400)
-    OUTAGE.update(mode=mode, seconds=seconds)
-    return web.json_response(OUTAGE)
-
-
 def build_app() -> web.Application:
     app = web.Application(
         middlewares=[error_middleware, outage_middleware, auth_middleware, idempotency_middleware]
@@ -763,7 +750,7 @@ def build_app() -> web.Application:
     app.router.add_post("/checkoutnow/{id}/approve", approval_submit)
     app.router.add_post("/checkoutnow/{id}/cancel", approval_cancel)
     app.router.add_get(CERT_PATH, fake_cert)
-    app.router.add_post("/_fake/outage", set_outage)
+    app.router.add_post("/_fake/outage", outage_control(OUTAGE))
     app.router.add_post("/_fake/orders/{id}/approve", fake_approve)
     app.router.add_post("/_fake/webhooks", register_webhook)
     app.router.add_post("/_fake/webhooks/sign", sign_webhook)

@@ -33,6 +33,8 @@ from localstripe.errors import UserError
 from localstripe.resources import Charge, Event, PaymentIntent, PaymentMethod, Refund
 from localstripe.webhooks import schedule_webhook
 
+from tourops.fakes.control import new_outage, outage_control
+
 STRIPE_JS = Path(__file__).with_name("stripe.js")
 
 
@@ -350,7 +352,7 @@ Refund.__init__ = _refund_init
 
 # --- Our HTTP layer -------------------------------------------------------------------------------------------------
 
-OUTAGE = {"mode": "up", "seconds": 0.0}
+OUTAGE = new_outage()
 # (api key, Idempotency-Key) → (hash of the parameters, status, body, content type)
 IDEMPOTENT_RESULTS: dict[tuple[str, str], tuple[str, int, bytes, str]] = {}
 
@@ -456,21 +458,6 @@ async def stripe_js(request: web.Request) -> web.Response:
     )
 
 
-async def set_outage(request: web.Request) -> web.Response:
-    try:
-        data = await request.json()
-        mode = data["mode"]
-        seconds = float(data.get("seconds", 0))
-    except (ValueError, KeyError, TypeError):
-        return web.json_response(
-            {"error": 'expected JSON {"mode": "up"|"down"|"slow", "seconds": n}'}, status=400
-        )
-    if mode not in ("up", "down", "slow"):
-        return web.json_response({"error": f"unknown mode {mode!r}: use up, down or slow"}, status=400)
-    OUTAGE.update(mode=mode, seconds=seconds)
-    return web.json_response(OUTAGE)
-
-
 def client_secret_matches(intent: PaymentIntent, params: dict) -> bool:
     return params.get("client_secret") == intent.client_secret
 
@@ -515,7 +502,7 @@ def build_app() -> web.Application:
     app.on_response_prepare.append(add_cors_headers)
     # Ours first: the router takes the first match, and these replace localstripe's own.
     app.router.add_get("/js.stripe.com/v3/", stripe_js)
-    app.router.add_post("/_fake/outage", set_outage)
+    app.router.add_post("/_fake/outage", outage_control(OUTAGE))
     app.router.add_get("/v1/payment_intents/{id}", retrieve_payment_intent)
     app.router.add_post("/v1/payment_intents/{id}/confirm", confirm_payment_intent)
     # localstripe's route table holds its own functions: re-route to the patched ones.
