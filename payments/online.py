@@ -22,7 +22,7 @@ from django.utils import timezone
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from events.outbox import publish
-from payments import accounts, schedules
+from payments import accounts, refunds, schedules
 from payments.gateways.base import (
     CANCELLED,
     FAILED,
@@ -155,10 +155,13 @@ def _record_success(booking: Booking, payment: Payment, state: GatewayPayment) -
     _give_back_surplus(booking, payment)
 
 
-def _give_back_surplus(booking: Booking, payment: Payment) -> None:
-    from payments import refunds
+ENDED_UNSOLD = (Booking.Status.CANCELLED, Booking.Status.EXPIRED, Booking.Status.REFUNDED)
 
-    if booking.status not in schedules.PAYABLE_STATUSES:
+
+def _give_back_surplus(booking: Booking, payment: Payment) -> None:
+    """All of a payment for a booking no longer sold goes back; for any other (a completed tour still owing its
+    balance, too) only what is beyond the total."""
+    if booking.status in ENDED_UNSOLD:
         surplus, why = (
             payment.amount,
             f"the booking was {booking.get_status_display().lower()} when it arrived",

@@ -732,3 +732,14 @@ def test_the_invoice_of_a_deposit_booking_shows_what_was_paid_and_the_balance_du
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         assert "€60.00" in html and "€140.00" in html and "Balance due" in html
         assert balance.due_on.strftime("%Y") in html
+
+
+def test_money_arriving_after_the_tour_took_place_counts_towards_what_was_owed(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_saved_card(world, fake_stripe)
+        attempt = online.start_checkout(booking, P.STRIPE)  # the balance, paid early...
+        Booking.objects.filter(pk=booking.pk).update(status="completed")  # ...and the tour ran meanwhile
+        _pay(fake_stripe, attempt)
+        online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
+        assert not Refund.objects.filter(booking=booking).exists()
+        assert _fresh(booking).paid == TOTAL
