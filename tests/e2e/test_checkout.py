@@ -23,7 +23,8 @@ from tours.models import Tour
 TOTAL = 20000  # 2 adults at 100.00 EUR
 
 
-def _booking_with_deposit_terms(world: World) -> Booking:
+def _sells_with_a_deposit(world: World, *, stripe: bool = True, paypal: bool = False) -> None:
+    """A 30 % deposit now, the balance 14 days before departure; the tenant's accounts at the fake gateways."""
     with tenant_context(world.tenant):
         PaymentTerms.objects.create(
             name="30% deposit",
@@ -32,7 +33,12 @@ def _booking_with_deposit_terms(world: World) -> Booking:
             balance_days_before=14,
             is_default=True,
         )
-        add_gateway_accounts(paypal=False)
+        add_gateway_accounts(stripe=stripe, paypal=paypal)
+
+
+def _booking_with_deposit_terms(world: World) -> Booking:
+    _sells_with_a_deposit(world)
+    with tenant_context(world.tenant):
         hold = world.hold("e2e", {"adult": 2})
         return services.create_booking(holds=[hold], lead=LEAD, channel="retail", language="en")
 
@@ -51,16 +57,9 @@ def test_a_traveller_books_on_a_phone_pays_the_deposit_by_card_and_sees_the_book
     live_server, page, shots, worker, fake_stripe
 ):
     world = World(slug="paye2e", host="paye2e.localhost")
+    _sells_with_a_deposit(world)
     with tenant_context(world.tenant):
         Tour.objects.filter(pk=world.tour.pk).update(title="Lisbon Old Town Walk", inclusions="Guide")
-        PaymentTerms.objects.create(
-            name="30% deposit",
-            kind="deposit",
-            deposit_percent=Decimal(30),
-            balance_days_before=14,
-            is_default=True,
-        )
-        add_gateway_accounts(paypal=False)
     site = f"http://paye2e.localhost:{live_server.url.rsplit(':', 1)[1]}"
     # The fake delivers Stripe's events to the tenant's endpoint, signed with its secret, as Stripe would.
     fake_stripe.register_webhook(
@@ -147,15 +146,8 @@ def test_a_traveller_pays_with_paypal_approving_on_paypals_page(
     live_server, page, shots, worker, fake_paypal
 ):
     world = World(slug="paypale2e", host="paypale2e.localhost")
+    _sells_with_a_deposit(world, stripe=False, paypal=True)
     with tenant_context(world.tenant):
-        PaymentTerms.objects.create(
-            name="30% deposit",
-            kind="deposit",
-            deposit_percent=Decimal(30),
-            balance_days_before=14,
-            is_default=True,
-        )
-        add_gateway_accounts(stripe=False)
         booking = services.create_booking(
             holds=[world.hold("pp", {"adult": 2})], lead=LEAD, channel="retail", language="en"
         )
