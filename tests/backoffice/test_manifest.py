@@ -192,13 +192,15 @@ def test_the_pdf_is_a_landscape_a4_of_the_same_rows(world, monkeypatch):
 
 
 def _inflated(pdf: bytes) -> bytes:
-    """The PDF with its compressed streams (object streams hold the page dictionaries) inflated."""
+    """The PDF with its compressed streams (object streams hold the page dictionaries) inflated.
+
+    Each stream is cut by its declared /Length: compressed bytes may themselves end in CR or
+    hold "endstream", so searching for the keyword cut some streams short (a flaky failure).
+    """
     parts = [pdf]
-    for stream in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            parts.append(zlib.decompress(stream.group(1)))
-        except zlib.error:
-            continue
+    for header in re.finditer(rb"/Length (\d+)[^>]*>>\s*stream\r?\n", pdf):
+        start = header.end()
+        parts.append(zlib.decompress(pdf[start : start + int(header.group(1))]))
     return b"\n".join(parts)
 
 
