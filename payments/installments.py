@@ -6,6 +6,10 @@ idempotency key = installment + attempt number); without one — or when the ban
 Secure) — the payer is asked to pay from their booking page. A failed attempt is retried after the terms'
 ``retry_days`` (default +1, +3, +7 days) with an email each time, the last one a final notice; after the last
 failure the terms decide: cancel the booking (its cancellation terms apply) or flag it for staff.
+
+Installments that fall due together are charged together: the earliest unpaid one leads, with one attempt and
+one dunning track for all that is due. Runs may overlap (a redelivered task, two beats): each decision is taken
+again under the booking's row lock, and a failure is dunned once per attempt.
 """
 
 from __future__ import annotations
@@ -78,8 +82,10 @@ def charge_installment(installment_id, today: dt.date | None = None) -> Payment 
         )  # fresh, under lock
         unsettled = _unsettled_attempt(installment)
         if unsettled is None:
+            if not _its_turn(booking, installment, today):
+                return None
             owed = _still_owed(booking, installment, today)
-            if owed <= 0 or installment.dunning == D.GAVE_UP:
+            if owed <= 0:
                 return None
             if not installment.schedule.payment_method_reference:
                 _ask_payer(booking, installment, owed, "no_saved_card", today)
@@ -162,10 +168,32 @@ def _failed(code: str, reason: str) -> GatewayPayment:
     )
 
 
+def _its_turn(booking: Booking, installment: Installment, today: dt.date) -> bool:
+    """Whether this run may charge (or ask for) this installment, decided under the booking's lock: not given
+    up, its retry day come (another run may have dunned it since this one listed it), and no earlier installment
+    still unpaid and not given up — that one leads, and its charge takes this one too, so that two installments
+    falling due together make one charge and one dunning email, not two."""
+    if installment.dunning == D.GAVE_UP:
+        return False
+    if installment.next_attempt_on is not None and installment.next_attempt_on > today:
+        return False
+    return not any(
+        1 < state.installment.sequence < installment.sequence  # the first is never charged by the beat
+        and state.outstanding > 0
+        and state.installment.dunning != D.GAVE_UP
+        for state in schedules.installment_states(booking, today)
+    )
+
+
 def _still_owed(booking: Booking, installment: Installment, today: dt.date) -> int:
-    """What of this installment (and any earlier one) the booking's payments do not cover yet."""
+    """What the booking's payments do not cover yet of this installment, any earlier one, and any later one that
+    has fallen due as well."""
     states = schedules.installment_states(booking, today)
-    owed = sum(state.outstanding for state in states if state.installment.sequence <= installment.sequence)
+    owed = sum(
+        state.outstanding
+        for state in states
+        if state.installment.sequence <= installment.sequence or state.due
+    )
     return min(owed, max(schedules.outstanding(booking), 0))
 
 
@@ -178,8 +206,11 @@ def _ask_payer(booking: Booking, installment: Installment, owed: int, why: str, 
 
 def record_failed_attempt(installment_id, payment: Payment, today: dt.date) -> None:
     with tenant_context(require_tenant_id()):
-        installment = Installment.objects.select_related("schedule").get(pk=installment_id)
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=installment.schedule.booking_id)
+        booking_id = Installment.objects.values_list("schedule__booking_id", flat=True).get(pk=installment_id)
+        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
+        installment = Installment.objects.select_related("schedule").get(pk=installment_id)  # under the lock
+        if installment.attempts_dunned >= installment.attempts:
+            return  # an overlapping run re-sent this attempt, learnt the same failure and dunned it already
         owed = _still_owed(booking, installment, today)
         if owed <= 0:
             return
@@ -187,15 +218,19 @@ def record_failed_attempt(installment_id, payment: Payment, today: dt.date) -> N
         _schedule_retry_or_give_up(booking, installment, owed, payment.failure_code or "declined", today)
 
 
+DUNNING_FIELDS = ("attempts", "attempts_dunned", "next_attempt_on", "dunning", "last_failure")
+
+
 def _schedule_retry_or_give_up(
     booking: Booking, installment: Installment, owed: int, why: str, today: dt.date
 ) -> None:
     days = retry_days(installment.schedule)
     attempt = installment.attempts
+    installment.attempts_dunned = attempt
     if attempt <= len(days):
         installment.next_attempt_on = today + dt.timedelta(days=days[attempt - 1])
         installment.dunning = D.FINAL_NOTICE if attempt == len(days) else D.FAILED
-        installment.save(update_fields=["attempts", "next_attempt_on", "dunning", "last_failure"])
+        installment.save(update_fields=[*DUNNING_FIELDS])
         publish(
             "payment.installment_failed",
             booking,
@@ -213,7 +248,7 @@ def _schedule_retry_or_give_up(
         )
         return
     installment.dunning, installment.next_attempt_on = D.GAVE_UP, None
-    installment.save(update_fields=["attempts", "next_attempt_on", "dunning", "last_failure"])
+    installment.save(update_fields=[*DUNNING_FIELDS])
     outcome = installment.schedule.terms.get("after_final_failure") or PaymentTerms.AfterFinalFailure.FLAG
     publish(
         "payment.installment_unpaid",

@@ -313,6 +313,9 @@ class Installment(TenantModel):
     due_on = models.DateField(help_text="Due on this day (the first one: at booking).")
     amount = models.BigIntegerField(validators=[MinValueValidator(0)])
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Automatic charges tried.")
+    # Attempts whose failure was acted on (retry planned, payer emailed, or given up): a run overlapping another
+    # that re-sends the same attempt learns the same failure and must not dun for it twice.
+    attempts_dunned = models.PositiveSmallIntegerField(default=0, editable=False)
     next_attempt_on = models.DateField(null=True, blank=True)
     dunning = models.CharField(max_length=12, choices=Dunning.choices, blank=True, default="")
     last_failure = models.CharField(max_length=500, blank=True)

@@ -321,12 +321,13 @@ def start_checkout(
 
             booking = keep_seats_for_payment(booking)
         payment = _open_attempt(booking, provider, amount)
-        # Only attempts the gateway has answered for: one still waiting for its answer (another tab) is left to
-        # finish, or to reconciliation, rather than cancelled here while its page may still pay it.
+        # Attempts for another amount or gateway are replaced. Not those for this one: a tab loaded at the same
+        # moment may have made its own twin and be showing it. Nor one still waiting for its gateway's answer:
+        # it is left to finish, or to reconciliation, rather than cancelled while its page may still pay it.
         replaced = list(
             Payment.objects.filter(booking=booking, off_session=False, status__in=(ST.CREATED, ST.PENDING))
             .exclude(provider_reference="")
-            .exclude(pk=getattr(payment, "pk", None))
+            .exclude(provider=provider, amount=amount)
         )
         if payment is None:
             payment = Payment(

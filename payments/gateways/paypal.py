@@ -356,11 +356,18 @@ class PayPalGateway(PaymentGateway):
         )
 
     def capture(self, reference: str, *, idempotency_key: str) -> GatewayPayment:
-        order = self._call(
-            "capture order",
-            self.client.orders.capture_order,
-            {"id": reference, "paypal_request_id": idempotency_key, "prefer": "return=representation"},
-        )
+        """Capture an approved order. One captured already (by a concurrent request whose request id PayPal had
+        not stored yet, or by an earlier attempt) is answered with its state: the capture that exists."""
+        try:
+            order = self._call(
+                "capture order",
+                self.client.orders.capture_order,
+                {"id": reference, "paypal_request_id": idempotency_key, "prefer": "return=representation"},
+            )
+        except GatewayRejected as error:
+            if error.code != "order_already_captured":
+                raise
+            return self.fetch_payment(reference)
         return self._payment(order)
 
     def fetch_payment(self, reference: str) -> GatewayPayment:

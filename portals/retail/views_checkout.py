@@ -13,7 +13,7 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -183,7 +183,7 @@ def start_paypal(request, token: str):
         logger.error("PayPal answered with an approval link outside PayPal: %s", attempt.approve_url)
         messages.error(request, online.NOT_STARTED)
         return redirect(urls["checkout"] + "?method=paypal")
-    return redirect(attempt.approve_url, status=303)
+    return HttpResponseRedirect(attempt.approve_url, status=303)
 
 
 @private_page
@@ -204,7 +204,7 @@ def paypal_return(request, token: str):
     except GatewayError as error:
         # Not lost: the order stays approved; the webhook or reconciliation captures it.
         logger.warning("PayPal capture of %s deferred: %s", payment.pk, error.message)
-    return redirect(_done_url(booking, payment.pk), status=303)
+    return HttpResponseRedirect(_done_url(booking, payment.pk), status=303)
 
 
 @private_page

@@ -7,11 +7,6 @@ dunning and the terms' outcome, money received for nothing given back, and amoun
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import json
-import time
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -24,37 +19,31 @@ from payments import installments, online, reconciliation, refunds, webhooks
 from payments.gateways.base import InvalidWebhook
 from payments.models import Installment, Payment, PaymentSchedule, PaymentTerms, Refund, WebhookEvent
 from tenants.context import tenant_context
-from tests.bookings.world import LEAD, World
-from tests.payments.gateway_accounts import STRIPE_KEYS, add_gateway_accounts
-from tests.payments.helpers import TOTAL
+from tests.bookings.world import World
+from tests.payments.gateway_accounts import STRIPE_KEYS
+from tests.payments.helpers import (
+    DECLINED,
+    DECLINED_OFF_SESSION,
+    DEPOSIT,
+    THREE_D_SECURE,
+    TOTAL,
+    VISA,
+    card_world,
+    confirmed_with_saved_card,
+    retail_booking,
+    stripe_webhook,
+)
 
 P = Payment.Provider
-VISA = "4242424242424242"
-DECLINED = "4000000000000002"
-THREE_D_SECURE = "4000002760003184"
-DECLINED_OFF_SESSION = "4000000000000341"  # saves fine, every later charge is declined
-DEPOSIT = TOTAL * 30 // 100
 
 
 @pytest.fixture
 def world(db, fake_stripe, fake_paypal):
-    world = World()
-    with tenant_context(world.tenant):
-        PaymentTerms.objects.create(
-            name="30% deposit",
-            kind="deposit",
-            deposit_percent=Decimal(30),
-            balance_days_before=14,
-            retry_days=[1, 3],
-            is_default=True,
-        )
-        add_gateway_accounts()
-    return world
+    return card_world()
 
 
 def _booking(world: World, key: str = "a", adults: int = 2) -> Booking:
-    hold = world.hold(key, {"adult": adults})
-    return services.create_booking(holds=[hold], lead=LEAD, channel="retail", language="en")
+    return retail_booking(world, key, adults)
 
 
 def _fresh(booking: Booking) -> Booking:
@@ -253,24 +242,13 @@ def test_an_attempt_the_gateway_never_answered_is_abandoned_by_reconciliation(wo
 # --- webhooks ------------------------------------------------------------------------------------------------------
 
 
-def _stripe_webhook(
-    event_type: str, obj: dict, *, event_id: str, secret: str = STRIPE_KEYS["webhook_secret"], age: int = 0
-):
-    body = json.dumps(
-        {"id": event_id, "object": "event", "type": event_type, "data": {"object": obj}}
-    ).encode()
-    timestamp = int(time.time()) - age
-    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return body, {"Stripe-Signature": f"t={timestamp},v1={signature}"}
-
-
 def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
         attempt = online.start_checkout(booking, P.STRIPE)
         reference = Payment.objects.get(pk=attempt.payment_id).provider_reference
         # A forged "succeeded" for an unpaid intent: verified, stored, but the gateway says it is not paid.
-        body, headers = _stripe_webhook(
+        body, headers = stripe_webhook(
             "payment_intent.succeeded",
             {"id": reference, "object": "payment_intent", "status": "succeeded"},
             event_id="evt_1",
@@ -281,7 +259,7 @@ def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(w
         assert (Payment.objects.get(pk=attempt.payment_id).status, _fresh(booking).paid) == ("pending", 0)
 
         _pay(fake_stripe, attempt)
-        body, headers = _stripe_webhook(
+        body, headers = stripe_webhook(
             "payment_intent.succeeded", {"id": reference, "object": "payment_intent"}, event_id="evt_2"
         )
         assert webhooks.receive(P.STRIPE, body, headers) == "accepted"
@@ -289,7 +267,7 @@ def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(w
         webhooks.process(WebhookEvent.objects.get(event_id="evt_2").pk)
         assert _fresh(booking).paid == DEPOSIT
         # An older "failed" event arriving last changes nothing: the gateway's truth is succeeded.
-        body, headers = _stripe_webhook(
+        body, headers = stripe_webhook(
             "payment_intent.payment_failed", {"id": reference, "object": "payment_intent"}, event_id="evt_0"
         )
         webhooks.receive(P.STRIPE, body, headers)
@@ -299,7 +277,7 @@ def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(w
             DEPOSIT,
         )
 
-        body, headers = _stripe_webhook(
+        body, headers = stripe_webhook(
             "customer.created", {"id": "cus_x", "object": "customer"}, event_id="evt_3"
         )
         assert webhooks.receive(P.STRIPE, body, headers) == "ignored"
@@ -307,14 +285,12 @@ def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(w
 
 def test_forged_and_stale_webhooks_are_refused_and_stored_nowhere(world):
     with tenant_context(world.tenant):
-        body, headers = _stripe_webhook(
+        body, headers = stripe_webhook(
             "payment_intent.succeeded", {"id": "pi_x"}, event_id="evt_f", secret="whsec_wrong"
         )
         with pytest.raises(InvalidWebhook):
             webhooks.receive(P.STRIPE, body, headers)
-        body, headers = _stripe_webhook(
-            "payment_intent.succeeded", {"id": "pi_x"}, event_id="evt_s", age=3600
-        )
+        body, headers = stripe_webhook("payment_intent.succeeded", {"id": "pi_x"}, event_id="evt_s", age=3600)
         with pytest.raises(InvalidWebhook):
             webhooks.receive(P.STRIPE, body, headers)
         assert not WebhookEvent.objects.exists()
@@ -324,7 +300,7 @@ def test_the_webhook_endpoint_answers_400_to_a_forgery_and_200_to_a_signed_event
     from tests.factories import host_of
 
     host = host_of(world.tenant)
-    body, headers = _stripe_webhook("customer.created", {"id": "cus_x"}, event_id="evt_http")
+    body, headers = stripe_webhook("customer.created", {"id": "cus_x"}, event_id="evt_http")
     response = client.post(
         "/payments/webhooks/stripe/",
         body,
@@ -469,22 +445,9 @@ def test_paying_twice_in_two_tabs_refunds_the_surplus(world, fake_stripe):
 # --- installments --------------------------------------------------------------------------------------------------
 
 
-def _confirmed_with_saved_card(world, fake_stripe, later_card: str = VISA) -> Booking:
-    """Deposit paid by card (saved for the balance); ``later_card`` is what the saved card does by then."""
-    booking = _booking(world)
-    attempt = online.start_checkout(booking, P.STRIPE)
-    _pay(fake_stripe, attempt, VISA)
-    online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
-    if later_card != VISA:
-        schedule = PaymentSchedule.objects.get(booking=booking)
-        schedule.payment_method_reference = fake_stripe.attach_card(later_card, schedule.customer_reference)
-        schedule.save(update_fields=["payment_method_reference"])
-    return services.confirm_booking(_fresh(booking))
-
-
 def test_the_balance_is_charged_on_the_saved_card_when_it_falls_due(world, fake_stripe):
     with tenant_context(world.tenant):
-        booking = _confirmed_with_saved_card(world, fake_stripe)
+        booking = confirmed_with_saved_card(world, fake_stripe)
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         assert installments.charge_due_installments(today=balance.due_on - dt.timedelta(days=1)) == 0
         assert installments.charge_due_installments(today=balance.due_on) == 1
@@ -501,7 +464,7 @@ def test_the_balance_is_charged_on_the_saved_card_when_it_falls_due(world, fake_
 
 def test_a_failing_installment_is_retried_dunned_and_then_flagged(world, fake_stripe):
     with tenant_context(world.tenant):
-        booking = _confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
+        booking = confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         day = balance.due_on
         installments.charge_due_installments(today=day)
@@ -528,15 +491,46 @@ def test_a_failing_installment_is_retried_dunned_and_then_flagged(world, fake_st
 def test_after_the_final_failure_the_terms_may_cancel_the_booking(world, fake_stripe):
     with tenant_context(world.tenant):
         PaymentTerms.objects.update(after_final_failure="cancel", retry_days=[])
-        booking = _confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
+        booking = confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         installments.charge_due_installments(today=balance.due_on)
         assert _fresh(booking).status == "cancelled"
 
 
+def test_installments_falling_due_together_make_one_charge_and_one_email(world, fake_stripe):
+    with tenant_context(world.tenant):
+        PaymentTerms.objects.update(kind="installments", installment_count=3)
+        booking = confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
+        first, second, third = Installment.objects.filter(schedule__booking=booking).order_by("sequence")
+        assert _fresh(booking).paid == first.amount
+        day = third.due_on  # the beat did not run on the second's day: both are due now
+
+        assert installments.charge_due_installments(today=day) == 2
+        [attempt] = Payment.objects.filter(booking=booking, off_session=True)
+        assert (attempt.status, attempt.amount, attempt.installment_id) == (
+            "failed",
+            second.amount + third.amount,
+            second.pk,
+        )
+        second.refresh_from_db()
+        third.refresh_from_db()
+        assert (second.attempts, second.dunning, third.attempts, third.dunning) == (1, "failed", 0, "")
+        assert _events(booking, "payment.installment_failed") == 1
+        installments.charge_due_installments(today=day)  # both wait for the second's retry day
+        assert Payment.objects.filter(booking=booking, off_session=True).count() == 1
+
+        schedule = PaymentSchedule.objects.get(booking=booking)
+        schedule.payment_method_reference = fake_stripe.attach_card(VISA, schedule.customer_reference)
+        schedule.save(update_fields=["payment_method_reference"])
+        installments.charge_due_installments(today=second.next_attempt_on)
+        charged = Payment.objects.get(booking=booking, off_session=True, status="succeeded")
+        assert charged.amount == second.amount + third.amount
+        assert (_fresh(booking).balance, _events(booking, "payment.installment_failed")) == (0, 1)
+
+
 def test_paying_early_from_the_page_settles_the_installment_before_the_beat(world, fake_stripe):
     with tenant_context(world.tenant):
-        booking = _confirmed_with_saved_card(world, fake_stripe)
+        booking = confirmed_with_saved_card(world, fake_stripe)
         attempt = online.start_checkout(booking, P.STRIPE)  # nothing due now: the next installment, early
         assert attempt.amount == TOTAL - DEPOSIT
         _pay(fake_stripe, attempt)
@@ -581,7 +575,7 @@ def test_an_installment_charged_before_a_crash_is_never_charged_again(world, fak
     from payments import accounts
 
     with tenant_context(world.tenant):
-        booking = _confirmed_with_saved_card(world, fake_stripe)
+        booking = confirmed_with_saved_card(world, fake_stripe)
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         schedule = PaymentSchedule.objects.get(booking=booking)
         # The run recorded its attempt, Stripe charged the card, and the worker died before recording the answer.
@@ -619,7 +613,7 @@ def test_an_installment_charged_before_a_crash_is_never_charged_again(world, fak
 
 def test_an_outage_leaves_the_installment_attempt_to_be_sent_again(world, fake_stripe):
     with tenant_context(world.tenant):
-        booking = _confirmed_with_saved_card(world, fake_stripe)
+        booking = confirmed_with_saved_card(world, fake_stripe)
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         fake_stripe.outage("down")
         try:
@@ -726,7 +720,7 @@ def test_the_invoice_of_a_deposit_booking_shows_what_was_paid_and_the_balance_du
     from bookings import documents, invoicing
 
     with tenant_context(world.tenant):
-        booking = _confirmed_with_saved_card(world, fake_stripe)
+        booking = confirmed_with_saved_card(world, fake_stripe)
         invoice = invoicing.issue_invoice(booking)
         html = documents.invoice_html(invoice)
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
@@ -736,7 +730,7 @@ def test_the_invoice_of_a_deposit_booking_shows_what_was_paid_and_the_balance_du
 
 def test_money_arriving_after_the_tour_took_place_counts_towards_what_was_owed(world, fake_stripe):
     with tenant_context(world.tenant):
-        booking = _confirmed_with_saved_card(world, fake_stripe)
+        booking = confirmed_with_saved_card(world, fake_stripe)
         attempt = online.start_checkout(booking, P.STRIPE)  # the balance, paid early...
         Booking.objects.filter(pk=booking.pk).update(status="completed")  # ...and the tour ran meanwhile
         _pay(fake_stripe, attempt)

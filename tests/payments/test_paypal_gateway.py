@@ -71,12 +71,16 @@ def test_capture_before_approval_is_rejected_clearly(paypal_gateway):
     assert caught.value.code == "order_not_approved"
 
 
-def test_capturing_twice_with_a_new_key_is_refused(paypal_gateway, fake_paypal):
+def test_capturing_again_with_a_new_key_answers_the_one_capture(paypal_gateway, fake_paypal):
     order = new_order(paypal_gateway)
     fake_paypal.approve(order.reference)
-    paypal_gateway.capture(order.reference, idempotency_key=key())
-    with pytest.raises(GatewayRejected, match="ORDER_ALREADY_CAPTURED"):
-        paypal_gateway.capture(order.reference, idempotency_key=key())
+    first = paypal_gateway.capture(order.reference, idempotency_key=key())
+    again = paypal_gateway.capture(order.reference, idempotency_key=key())  # PayPal: ORDER_ALREADY_CAPTURED
+    assert (again.status, again.capture_reference, again.amount) == (
+        SUCCEEDED,
+        first.capture_reference,
+        first.amount,
+    )
 
 
 def test_declined_funding_source_raises_declined(paypal_gateway, fake_paypal):
