@@ -138,11 +138,19 @@ class Refund(TenantModel):
 
     class Kind(models.TextChoices):
         """Why the money goes back: a goodwill refund is credited on the invoice; a cancellation is credited by
-        the cancellation's own credit note; a surplus (paid twice, or for a lapsed booking) was never invoiced."""
+        the cancellation's own credit note; a surplus (paid twice, or for a lapsed booking) was never invoiced.
+        One made at the gateway (its dashboard) is taken as goodwill: staff gave it, so it is not asked for
+        again, and it is credited on the invoice."""
 
         GOODWILL = "goodwill", "Goodwill (staff)"
         CANCELLATION = "cancellation", "Cancellation policy"
         SURPLUS = "surplus", "Money received for nothing"
+        GATEWAY = "gateway", "Made at the gateway (dashboard)"
+
+        @classmethod
+        def gestures(cls) -> tuple[str, ...]:
+            """Kinds that lower what the customer owes and are credited on the invoice."""
+            return (cls.GOODWILL, cls.GATEWAY)
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone, translation
@@ -209,6 +210,7 @@ def send_refund(refund_id) -> Refund:
             currency=refund.currency,
             idempotency_key=refund.idempotency_key,
             reason=refund.reason,
+            client_reference=str(refund.pk),
         )
     except GatewayUnavailable:
         raise
@@ -298,6 +300,70 @@ def _refunded_in_full(booking: Booking) -> None:
     nothing_pending = not Refund.objects.filter(booking=booking, status=RS.PENDING).exists()
     if booking.status == Booking.Status.CANCELLED and booking.paid <= 0 and nothing_pending:
         services.mark_refunded(booking)
+
+
+def record_gateway_refund(payment: Payment, result: GatewayRefund) -> Refund | None:
+    """A refund the gateway reports for one of our payments (fetched from it, never taken from an event).
+
+    Ours (it carries our refund's id) is brought to the answer. One made at the gateway itself — in its
+    dashboard, or by another tool on the account — is recorded too, as a refund of kind "gateway", so that what
+    the booking has paid agrees with the money that actually went back. Returns None when it cannot be counted
+    (another currency, or more than is left of the payment): that is logged for staff, never guessed."""
+    ours = _our_refund(payment, result)
+    if ours is not None:
+        return record_refund_outcome(ours.pk, result)
+    with tenant_context(require_tenant_id()):
+        booking = Booking.objects.select_for_update(no_key=True).get(pk=payment.booking_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
+        known = Refund.objects.filter(payment=payment, provider_reference=result.reference).first()
+        if known is None:
+            known = _adopt(booking, payment, result)
+            if known is None:
+                return None
+    return record_refund_outcome(known.pk, result)
+
+
+def _our_refund(payment: Payment, result: GatewayRefund) -> Refund | None:
+    with tenant_context(require_tenant_id()):
+        by_reference = Refund.objects.filter(payment=payment, provider_reference=result.reference).first()
+        if by_reference is not None or not result.client_reference:
+            return by_reference
+        try:
+            return Refund.objects.filter(payment=payment, pk=result.client_reference).first()
+        except (ValueError, ValidationError):
+            return None
+
+
+def _adopt(booking: Booking, payment: Payment, result: GatewayRefund) -> Refund | None:
+    left = payment.amount - payment.refunded
+    if result.currency != payment.currency or result.amount > left or result.amount <= 0:
+        logger.error(
+            "%s refund %s of %s %s on payment %s (booking %s) not recorded: %s %s of it is left to refund; "
+            "check it at the gateway",
+            payment.provider,
+            result.reference,
+            result.amount,
+            result.currency,
+            payment.pk,
+            booking.reference,
+            left,
+            payment.currency,
+        )
+        return None
+    key = f"gateway:{payment.provider}:{result.reference}"[:MAX_REQUEST_KEY]
+    payment.refunded += result.amount
+    payment.save(update_fields=["refunded", "updated_at"])
+    return Refund.objects.create(
+        payment=payment,
+        booking=booking,
+        amount=result.amount,
+        currency=payment.currency,
+        provider_reference=result.reference,
+        request_key=key,
+        idempotency_key=key,
+        kind=Kind.GATEWAY,
+        reason=f"Refunded in the {payment.get_provider_display()} dashboard (not through tourops).",
+    )
 
 
 def complete_offline_refund(refund: Refund, *, reference: str, actor, request=None) -> Refund:

@@ -182,7 +182,7 @@ def settled(booking: Booking) -> int:
     """What of the booking's total is taken care of: its net paid amount plus goodwill refunds (money given back
     as a gesture lowers what is owed; it is not asked for again)."""
     goodwill = Refund.objects.filter(
-        booking=booking, kind=Refund.Kind.GOODWILL, status=Refund.Status.SUCCEEDED
+        booking=booking, kind__in=Refund.Kind.gestures(), status=Refund.Status.SUCCEEDED
     ).aggregate(total=Sum("amount"))["total"]
     return booking.paid + (goodwill or 0)
 

@@ -60,6 +60,29 @@ def _process_later(tenant_id: str, event_id: str) -> None:
     process_webhook_event.delay(tenant_id, event_id)
 
 
+def _refund_made_elsewhere(event: WebhookEvent) -> str:
+    """A refund we have no row for: ours still waiting for its answer, or one made in the gateway's dashboard.
+    Either way, what counts is the refund as the gateway has it, and the payment of ours it belongs to."""
+    with tenant_context(require_tenant_id()):
+        gateway = accounts.gateway_for(event.provider)
+    found = gateway.fetch_refund(event.object_reference)
+    with tenant_context(require_tenant_id()):
+        ours = Payment.objects.filter(provider=event.provider)
+        payment = (
+            ours.filter(provider_reference=found.payment_reference).first()
+            if found.payment_reference
+            else None
+        )
+        if payment is None and found.capture_reference:
+            payment = ours.filter(capture_reference=found.capture_reference).first()
+    if payment is None:
+        return f"no payment of refund {event.object_reference} recorded here"
+    refund = refunds.record_gateway_refund(payment, found)
+    if refund is None:
+        return f"refund {event.object_reference} not recorded: check it at the gateway"
+    return f"refund {refund.status} ({refund.get_kind_display().lower()})"
+
+
 def process(webhook_event_id) -> str:
     """Bring what the event is about to the gateway's truth (a task; outside any transaction; repeatable)."""
     with tenant_context(require_tenant_id()):
@@ -76,7 +99,9 @@ def process(webhook_event_id) -> str:
             target = Payment.objects.filter(
                 provider=event.provider, provider_reference=event.object_reference
             ).first()
-    if target is None:
+    if target is None and event.object_kind == "refund":
+        outcome = _refund_made_elsewhere(event)
+    elif target is None:
         # Not ours: made in the gateway's dashboard or by another system on the same account.
         outcome = f"no {event.object_kind} {event.object_reference} recorded here"
     elif isinstance(target, Refund):

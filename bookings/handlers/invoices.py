@@ -7,6 +7,7 @@ from __future__ import annotations
 from bookings import invoicing
 from bookings.models import Booking
 from events.registry import consumer
+from payments.models import Refund
 
 
 def _booking(event) -> Booking:
@@ -42,7 +43,7 @@ def goodwill_credit_note(event) -> None:
     """Money given back as a gesture lowers what the customer is charged: the invoice is credited by as much
     (at most what is left to credit), once per refund. A cancellation's refund is covered by the cancellation's
     own credit note, and a surplus (paid twice, or for a lapsed booking) was never invoiced."""
-    if event.payload.get("kind") != "goodwill":
+    if event.payload.get("kind") not in Refund.Kind.gestures():
         return
     booking = _booking(event)
     invoicing.bring_up_to_date(booking, source=f"payment.refunded:{event.pk}")

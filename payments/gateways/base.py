@@ -80,7 +80,11 @@ class GatewayRefund:
     amount: int
     currency: str
     payment_reference: str = ""  # the PaymentIntent / PayPal order it belongs to, when the gateway says
+    capture_reference: str = ""  # the Stripe charge / PayPal capture it returns money from
     failure_reason: str = ""
+    client_reference: str = (
+        ""  # our Refund's id, as we sent it (none: made at the gateway, e.g. its dashboard)
+    )
 
 
 @dataclass(frozen=True)
@@ -169,8 +173,10 @@ class PaymentGateway(ABC):
         currency: str,
         idempotency_key: str,
         reason: str = "",
+        client_reference: str = "",
     ) -> GatewayRefund:
-        """Return ``amount`` (≤ what is left of that payment) to the payer."""
+        """Return ``amount`` (≤ what is left of that payment) to the payer. ``client_reference`` (our refund's
+        id) is kept by the gateway and reported back, which tells our refunds from those made at the gateway."""
 
     @abstractmethod
     def fetch_refund(self, reference: str) -> GatewayRefund: ...

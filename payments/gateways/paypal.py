@@ -300,7 +300,12 @@ class PayPalGateway(PaymentGateway):
             amount=from_paypal_value(amount.get("value", "0"), currency) if currency else 0,
             currency=currency,
             payment_reference=str(related.get("order_id") or fallback_payment),
+            # The capture: named in the related ids, or the refund's "up" link (…/captures/<id>).
+            capture_reference=str(
+                related.get("capture_id") or _link(refund, "up").rstrip("/").rsplit("/", 1)[-1]
+            ),
             failure_reason=str(reason) if status == REFUND_FAILED else "",
+            client_reference=str(refund.get("custom_id") or ""),
         )
 
     # --- the interface ----------------------------------------------------------------------------------------
@@ -392,6 +397,7 @@ class PayPalGateway(PaymentGateway):
         currency: str,
         idempotency_key: str,
         reason: str = "",
+        client_reference: str = "",
     ) -> GatewayRefund:
         if not capture_reference:
             raise GatewayRejected(
@@ -402,6 +408,8 @@ class PayPalGateway(PaymentGateway):
         body: dict[str, Any] = {"amount": {"currency_code": code, "value": to_paypal_value(amount, code)}}
         if reason:
             body["note_to_payer"] = reason[:255]
+        if client_reference:
+            body["custom_id"] = client_reference[:127]
         refund = self._call(
             "refund capture",
             self.client.payments.refund_captured_payment,

@@ -376,6 +376,7 @@ class StripeGateway(PaymentGateway):
         currency: str,
         idempotency_key: str,
         reason: str = "",
+        client_reference: str = "",
     ) -> GatewayRefund:
         params: dict[str, Any] = {"amount": to_stripe_amount(amount, currency)}
         if payment_reference:
@@ -387,10 +388,13 @@ class StripeGateway(PaymentGateway):
                 "A Stripe refund needs the PaymentIntent or the charge id", code="missing_reference"
             )
         # Stripe takes only its three reasons; our free-text reason travels as metadata for the dashboard.
+        metadata = {"refund": client_reference} if client_reference else {}
         if reason in STRIPE_REFUND_REASONS:
             params["reason"] = reason
         elif reason:
-            params["metadata"] = {"reason": reason[:500]}
+            metadata["reason"] = reason[:500]
+        if metadata:
+            params["metadata"] = metadata
         refund = self._call(
             lambda: self.client.v1.refunds.create(params, {"idempotency_key": idempotency_key})
         )
@@ -490,5 +494,7 @@ class StripeGateway(PaymentGateway):
             amount=from_stripe_amount(refund.amount, currency),
             currency=currency,
             payment_reference=_id_of(_field(refund, "payment_intent")) or payment_reference,
+            capture_reference=_id_of(_field(refund, "charge")),
             failure_reason=_field(refund, "failure_reason") or "",
+            client_reference=str(_field(_field(refund, "metadata"), "refund") or ""),
         )

@@ -357,6 +357,7 @@ def test_a_partial_card_refund_goes_back_through_stripe_once(world, fake_stripe)
             currency="EUR",
             idempotency_key=refund.idempotency_key,
             reason=refund.reason,
+            client_reference=str(refund.pk),
         )
         assert repeat.reference == done.provider_reference
 

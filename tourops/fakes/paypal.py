@@ -511,7 +511,9 @@ async def refund_capture(request: web.Request) -> web.Response:
         "_client": capture["_client"],
     }
     for copied in ("custom_id", "invoice_id"):
-        if copied in capture:
+        if data.get(copied):  # the caller's own reference for this refund
+            refund[copied] = str(data[copied])[:127]
+        elif copied in capture:
             refund[copied] = capture[copied]
     REFUNDS[refund_id] = refund
     emit("PAYMENT.CAPTURE.REFUNDED", "refund", public(refund), capture["_client"])
