@@ -30,6 +30,7 @@ from bookings.serializers import (
 )
 from core.downloads import private_download
 from core.errors import DomainError
+from core.http import client_ip
 from tenants.permissions import HasApiAccess, IsTenantMember, RolePermissions, partner_of, scope_to_partner
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -166,7 +167,7 @@ class BookingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             on_account=data["on_account"],
             promo_code=data["promo_code"] or None,
             idempotency_key=key,
-            consent={**consent, "ip_address": request.META.get("REMOTE_ADDR", "")} if consent else None,
+            consent={**consent, "ip_address": client_ip(request)} if consent else None,
             actor=request.user,
         )
         return self._detail(booking, status.HTTP_201_CREATED)

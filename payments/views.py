@@ -8,6 +8,7 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.http import client_ip
 from payments import webhooks
 from payments.accounts import GatewayNotConfigured
 from payments.gateways.base import GatewayUnavailable, InvalidWebhook
@@ -33,7 +34,7 @@ def webhook(request, provider: str):
             provider,
             request.get_host(),
             error.message,
-            request.META.get("REMOTE_ADDR", ""),
+            client_ip(request),
         )
         return JsonResponse({"error": error.code, "detail": error.message}, status=400)
     except GatewayUnavailable:

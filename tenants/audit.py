@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import models
 
+from core import http
 from core.pii.fields import BlindIndexField, EncryptedTextField
 from tenants.context import current_tenant_id
 from tenants.models import AuditEvent, AuditRecord, PlatformAuditEvent
@@ -16,7 +17,7 @@ _MASK = "(encrypted)"
 
 
 def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    return (http.client_ip(request) or None) if request is not None else None
 
 
 def snapshot(instance: models.Model) -> dict[str, Any]:

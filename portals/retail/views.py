@@ -20,6 +20,7 @@ from bookings.models import Booking
 from bookings.selectors import find_booking
 from core.downloads import private_download
 from core.errors import ConflictError, DomainError
+from core.http import client_ip
 from payments.schedules import amount_due_now
 from portals.retail import booking_page
 from portals.retail.forms import FindBookingForm, TravellerForm
@@ -82,7 +83,7 @@ def find_booking_view(request):
         form = FindBookingForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             reference = form.cleaned_data["reference"]
-            if not lookup_allowed(request.tenant.pk, request.META.get("REMOTE_ADDR", ""), reference):
+            if not lookup_allowed(request.tenant.pk, client_ip(request), reference):
                 response = render(
                     request,
                     "retail/too_many_attempts.html",

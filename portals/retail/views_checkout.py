@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from bookings.links import manage_token
 from bookings.models import Booking
 from core.errors import DomainError
+from core.http import client_ip
 from payments import online, schedules
 from payments.gateways.base import GatewayError
 from payments.models import Payment
@@ -79,7 +80,7 @@ def gateway_throttled(view):
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not throttle.payment_page_allowed(request.tenant.pk, request.META.get("REMOTE_ADDR", "")):
+        if not throttle.payment_page_allowed(request.tenant.pk, client_ip(request)):
             response = render(request, "retail/too_many_payment_attempts.html", status=429)
             response["Retry-After"] = str(throttle.PAYMENT_PAGE_WINDOW_SECONDS)
             return response

@@ -24,6 +24,7 @@ from bookings.links import manage_token
 from bookings.models import Booking
 from bookings.services import create_booking
 from core.errors import ConflictError, DomainError
+from core.http import client_ip
 from inventory.availability import MAX_RANGE_DAYS, DepartureAvailability, Status, availability
 from inventory.models import Departure
 from inventory.services import place_hold
@@ -333,7 +334,7 @@ def _book(request, form: BookingForm, language: str) -> Booking:
             consent={
                 "terms_version": TERMS_VERSION,
                 "marketing_opt_in": form.cleaned_data["marketing_opt_in"],
-                "ip_address": request.META.get("REMOTE_ADDR", ""),
+                "ip_address": client_ip(request),
             },
         )
 
@@ -363,7 +364,7 @@ def book(request, slug: str):
         status = 200
         _visitor_session_key(request)
         if request.method == "POST" and request.POST.get("action") != "quote":
-            if not booking_allowed(request.tenant.pk, request.META.get("REMOTE_ADDR", "")):
+            if not booking_allowed(request.tenant.pk, client_ip(request)):
                 return _too_many_bookings(request)
             form = BookingForm(request.POST, **form_kwargs)
             status = 400
