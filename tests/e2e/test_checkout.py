@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -14,30 +13,16 @@ from django.urls import reverse
 from bookings import services
 from bookings.links import manage_token
 from bookings.models import Booking
-from payments.models import GatewayAccount, Payment, PaymentTerms, WebhookEvent
+from payments.models import GatewayAccount, Payment, WebhookEvent
 from tenants.context import tenant_context
 from tests.bookings.world import LEAD, World
-from tests.payments.gateway_accounts import STRIPE_KEYS, add_gateway_accounts
+from tests.payments.gateway_accounts import STRIPE_KEYS
+from tests.payments.helpers import TOTAL, sell_with_a_deposit
 from tours.models import Tour
-
-TOTAL = 20000  # 2 adults at 100.00 EUR
-
-
-def _sells_with_a_deposit(world: World, *, stripe: bool = True, paypal: bool = False) -> None:
-    """A 30 % deposit now, the balance 14 days before departure; the tenant's accounts at the fake gateways."""
-    with tenant_context(world.tenant):
-        PaymentTerms.objects.create(
-            name="30% deposit",
-            kind="deposit",
-            deposit_percent=Decimal(30),
-            balance_days_before=14,
-            is_default=True,
-        )
-        add_gateway_accounts(stripe=stripe, paypal=paypal)
 
 
 def _booking_with_deposit_terms(world: World) -> Booking:
-    _sells_with_a_deposit(world)
+    sell_with_a_deposit(world, paypal=False)
     with tenant_context(world.tenant):
         hold = world.hold("e2e", {"adult": 2})
         return services.create_booking(holds=[hold], lead=LEAD, channel="retail", language="en")
@@ -57,7 +42,7 @@ def test_a_traveller_books_on_a_phone_pays_the_deposit_by_card_and_sees_the_book
     live_server, page, shots, worker, fake_stripe
 ):
     world = World(slug="paye2e", host="paye2e.localhost")
-    _sells_with_a_deposit(world)
+    sell_with_a_deposit(world, paypal=False)
     with tenant_context(world.tenant):
         Tour.objects.filter(pk=world.tour.pk).update(title="Lisbon Old Town Walk", inclusions="Guide")
     site = f"http://paye2e.localhost:{live_server.url.rsplit(':', 1)[1]}"
@@ -146,7 +131,7 @@ def test_a_traveller_pays_with_paypal_approving_on_paypals_page(
     live_server, page, shots, worker, fake_paypal
 ):
     world = World(slug="paypale2e", host="paypale2e.localhost")
-    _sells_with_a_deposit(world, stripe=False, paypal=True)
+    sell_with_a_deposit(world, stripe=False, paypal=True)
     with tenant_context(world.tenant):
         booking = services.create_booking(
             holds=[world.hold("pp", {"adult": 2})], lead=LEAD, channel="retail", language="en"

@@ -38,10 +38,9 @@ def clerk(world: World):
     return make_member(world.tenant, Role.FINANCE)
 
 
-def card_world() -> World:
-    """A tenant whose bookings pay a 30 % deposit (balance 14 days before, retries after 1 and 3 days) through
-    its accounts at the local Stripe and PayPal (the ``fake_stripe`` / ``fake_paypal`` fixtures must be on)."""
-    world = World()
+def sell_with_a_deposit(world: World, *, stripe: bool = True, paypal: bool = True) -> None:
+    """The tenant's bookings pay a 30 % deposit (balance 14 days before, retries after 1 and 3 days) through its
+    accounts at the local Stripe and PayPal (the ``fake_stripe`` / ``fake_paypal`` fixtures must be on)."""
     with tenant_context(world.tenant):
         PaymentTerms.objects.create(
             name="30% deposit",
@@ -51,7 +50,13 @@ def card_world() -> World:
             retry_days=[1, 3],
             is_default=True,
         )
-        add_gateway_accounts()
+        add_gateway_accounts(stripe=stripe, paypal=paypal)
+
+
+def card_world() -> World:
+    """A World whose bookings pay a deposit by card or PayPal (``sell_with_a_deposit``)."""
+    world = World()
+    sell_with_a_deposit(world)
     return world
 
 
