@@ -82,6 +82,12 @@ def charge_installment(installment_id, today: dt.date | None = None) -> Payment 
         )  # fresh, under lock
         unsettled = _unsettled_attempt(installment)
         if unsettled is None:
+            undunned = _undunned_failure(installment)
+            if undunned is not None:
+                # Its failure was recorded (by another run, reconciliation or a webhook) but not yet dunned: the
+                # payer hears of it and the retry waits for its day, rather than the card being charged again now.
+                _dun(booking, installment, undunned, today)
+                return None
             if not _its_turn(booking, installment, today):
                 return None
             owed = _still_owed(booking, installment, today)
@@ -102,7 +108,8 @@ def charge_installment(installment_id, today: dt.date | None = None) -> Payment 
                 off_session=True,
                 payment_method_summary=installment.schedule.payment_method_summary,
             )
-            unsettled.idempotency_key = f"installment-{installment.pk}-{installment.attempts}"
+            # Unique per attempt for good: ``attempts`` restarts when the installment is re-planned.
+            unsettled.idempotency_key = f"installment-{installment.pk}-{unsettled.pk}"
             unsettled.save()
     payment = send_attempt(unsettled)
     if payment.status == Payment.Status.FAILED and payment.failure_code not in REQUEST_REFUSED:
@@ -168,12 +175,22 @@ def _failed(code: str, reason: str) -> GatewayPayment:
     )
 
 
+def _undunned_failure(installment: Installment) -> Payment | None:
+    """The installment's latest attempt, if it failed for the card (not our request) and was not dunned yet."""
+    if installment.attempts_dunned >= installment.attempts:
+        return None
+    latest = Payment.objects.filter(installment=installment, off_session=True).order_by("-created_at").first()
+    if latest is None or latest.status != ST.FAILED or latest.failure_code in REQUEST_REFUSED:
+        return None
+    return latest
+
+
 def _its_turn(booking: Booking, installment: Installment, today: dt.date) -> bool:
-    """Whether this run may charge (or ask for) this installment, decided under the booking's lock: not given
-    up, its retry day come (another run may have dunned it since this one listed it), and no earlier installment
-    still unpaid and not given up — that one leads, and its charge takes this one too, so that two installments
-    falling due together make one charge and one dunning email, not two."""
-    if installment.dunning == D.GAVE_UP:
+    """Whether this run may charge (or ask for) this installment, decided under the booking's lock: the booking
+    still confirmed, the installment not given up, its retry day come (another run may have dunned it since this
+    one listed it), and no earlier installment still unpaid and not given up — that one leads, and its charge
+    takes this one too, so that two installments falling due together make one charge and one dunning email."""
+    if booking.status != Booking.Status.CONFIRMED or installment.dunning == D.GAVE_UP:
         return False
     if installment.next_attempt_on is not None and installment.next_attempt_on > today:
         return False
@@ -210,12 +227,17 @@ def record_failed_attempt(installment_id, payment: Payment, today: dt.date) -> N
         booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
         installment = Installment.objects.select_related("schedule").get(pk=installment_id)  # under the lock
         if installment.attempts_dunned >= installment.attempts:
-            return  # an overlapping run re-sent this attempt, learnt the same failure and dunned it already
-        owed = _still_owed(booking, installment, today)
-        if owed <= 0:
-            return
-        installment.last_failure = (payment.failure_reason or payment.failure_code)[:500]
-        _schedule_retry_or_give_up(booking, installment, owed, payment.failure_code or "declined", today)
+            return  # another run learnt the same failure and dunned it already
+        _dun(booking, installment, payment, today)
+
+
+def _dun(booking: Booking, installment: Installment, payment: Payment, today: dt.date) -> None:
+    """Act on a failed attempt (under the booking's lock): plan the retry with an email, or give up."""
+    owed = _still_owed(booking, installment, today)
+    if owed <= 0:
+        return
+    installment.last_failure = (payment.failure_reason or payment.failure_code)[:500]
+    _schedule_retry_or_give_up(booking, installment, owed, payment.failure_code or "declined", today)
 
 
 DUNNING_FIELDS = ("attempts", "attempts_dunned", "next_attempt_on", "dunning", "last_failure")

@@ -140,12 +140,14 @@ class Refund(TenantModel):
         """Why the money goes back: a goodwill refund is credited on the invoice; a cancellation is credited by
         the cancellation's own credit note; a surplus (paid twice, or for a lapsed booking) was never invoiced.
         One made at the gateway (its dashboard) is taken as goodwill: staff gave it, so it is not asked for
-        again, and it is credited on the invoice."""
+        again, and it is credited on the invoice. A reversal (the gateway took the money back: a dispute) is
+        neither: the amount is still owed, and staff look at it."""
 
         GOODWILL = "goodwill", "Goodwill (staff)"
         CANCELLATION = "cancellation", "Cancellation policy"
         SURPLUS = "surplus", "Money received for nothing"
         GATEWAY = "gateway", "Made at the gateway (dashboard)"
+        REVERSAL = "reversal", "Taken back by the gateway (dispute)"
 
         @classmethod
         def gestures(cls) -> tuple[str, ...]:

@@ -327,7 +327,11 @@ def start_checkout(
         replaced = list(
             Payment.objects.filter(booking=booking, off_session=False, status__in=(ST.CREATED, ST.PENDING))
             .exclude(provider_reference="")
-            .exclude(provider=provider, amount=amount)
+            .exclude(
+                provider=provider,
+                amount=amount,
+                created_at__gte=timezone.now() - REUSE_OPEN_ATTEMPT_FOR,
+            )
         )
         if payment is None:
             payment = Payment(

@@ -31,7 +31,7 @@ from payments.gateways.base import (
     GatewayRefund,
     GatewayUnavailable,
 )
-from payments.models import Payment, Refund
+from payments.models import Payment, PaymentSchedule, Refund
 from tenants import audit
 from tenants.context import require_tenant_id, tenant_context
 
@@ -302,13 +302,23 @@ def _refunded_in_full(booking: Booking) -> None:
         services.mark_refunded(booking)
 
 
-def record_gateway_refund(payment: Payment, result: GatewayRefund) -> Refund | None:
-    """A refund the gateway reports for one of our payments (fetched from it, never taken from an event).
+class OursStillUnanswered(GatewayUnavailable):
+    """A refund we cannot tell apart yet: one of ours on the same payment still waits for its gateway answer.
+    Retried later (the answer, or reconciliation, gives ours its reference first)."""
+
+
+def record_gateway_refund(
+    payment: Payment, result: GatewayRefund, *, reversal: bool = False
+) -> Refund | None:
+    """A refund the gateway reports for one of our succeeded payments (fetched from it, never taken from an
+    event).
 
     Ours (it carries our refund's id) is brought to the answer. One made at the gateway itself — in its
-    dashboard, or by another tool on the account — is recorded too, as a refund of kind "gateway", so that what
-    the booking has paid agrees with the money that actually went back. Returns None when it cannot be counted
-    (another currency, or more than is left of the payment): that is logged for staff, never guessed."""
+    dashboard, or by another tool on the account — is recorded too, so that what the booking has paid agrees with
+    the money that actually went back: as kind "gateway" (staff gave it: not asked for again), or, for money the
+    gateway took back itself (``reversal``: a dispute), as kind "reversal" (still owed; staff are flagged).
+    Returns None when it cannot be counted (another currency, more than is left of the payment, or a refund that
+    failed): that is logged for staff, never guessed."""
     ours = _our_refund(payment, result)
     if ours is not None:
         return record_refund_outcome(ours.pk, result)
@@ -317,7 +327,12 @@ def record_gateway_refund(payment: Payment, result: GatewayRefund) -> Refund | N
         payment = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
         known = Refund.objects.filter(payment=payment, provider_reference=result.reference).first()
         if known is None:
-            known = _adopt(booking, payment, result)
+            if Refund.objects.filter(payment=payment, status=RS.PENDING, provider_reference="").exists():
+                raise OursStillUnanswered(
+                    f"Refund {result.reference} on payment {payment.pk}: one of ours there is still unanswered.",
+                    code="refund_unanswered",
+                )
+            known = _adopt(booking, payment, result, Kind.REVERSAL if reversal else Kind.GATEWAY)
             if known is None:
                 return None
     return record_refund_outcome(known.pk, result)
@@ -329,30 +344,48 @@ def _our_refund(payment: Payment, result: GatewayRefund) -> Refund | None:
         if by_reference is not None or not result.client_reference:
             return by_reference
         try:
-            return Refund.objects.filter(payment=payment, pk=result.client_reference).first()
+            named = Refund.objects.filter(payment=payment, pk=result.client_reference).first()
         except (ValueError, ValidationError):
             return None
-
-
-def _adopt(booking: Booking, payment: Payment, result: GatewayRefund) -> Refund | None:
-    left = payment.amount - payment.refunded
-    if result.currency != payment.currency or result.amount > left or result.amount <= 0:
+    if named is not None and named.provider_reference not in ("", result.reference):
+        # A second refund at the gateway carrying our id (a re-send after its key expired): never take it for ours.
         logger.error(
-            "%s refund %s of %s %s on payment %s (booking %s) not recorded: %s %s of it is left to refund; "
-            "check it at the gateway",
-            payment.provider,
+            "refund %s names our refund %s, which is %s at the gateway: check the payment there",
             result.reference,
-            result.amount,
-            result.currency,
-            payment.pk,
-            booking.reference,
-            left,
-            payment.currency,
+            named.pk,
+            named.provider_reference,
         )
+        return None
+    return named
+
+
+def _adopt(booking: Booking, payment: Payment, result: GatewayRefund, kind: str) -> Refund | None:
+    left = payment.amount - payment.refunded
+    fits = result.currency == payment.currency and 0 < result.amount <= left
+    if payment.status != Payment.Status.SUCCEEDED or result.status == REFUND_FAILED or not fits:
+        if result.status != REFUND_FAILED:
+            logger.error(
+                "%s refund %s of %s %s on payment %s (%s, booking %s) not recorded: %s %s of it is left to "
+                "refund; check it at the gateway",
+                payment.provider,
+                result.reference,
+                result.amount,
+                result.currency,
+                payment.pk,
+                payment.status,
+                booking.reference,
+                left,
+                payment.currency,
+            )
         return None
     key = f"gateway:{payment.provider}:{result.reference}"[:MAX_REQUEST_KEY]
     payment.refunded += result.amount
     payment.save(update_fields=["refunded", "updated_at"])
+    if kind == Kind.REVERSAL:
+        PaymentSchedule.objects.filter(booking=booking).update(needs_attention=True)
+        reason = f"Taken back by {payment.get_provider_display()} (a dispute or reversal): still owed."
+    else:
+        reason = f"Refunded in the {payment.get_provider_display()} dashboard (not through tourops)."
     return Refund.objects.create(
         payment=payment,
         booking=booking,
@@ -361,8 +394,8 @@ def _adopt(booking: Booking, payment: Payment, result: GatewayRefund) -> Refund 
         provider_reference=result.reference,
         request_key=key,
         idempotency_key=key,
-        kind=Kind.GATEWAY,
-        reason=f"Refunded in the {payment.get_provider_display()} dashboard (not through tourops).",
+        kind=kind,
+        reason=reason,
     )
 
 

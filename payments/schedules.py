@@ -156,7 +156,7 @@ def _store(schedule: PaymentSchedule, booking: Booking) -> None:
         if installment._state.adding or changed:
             installment.kind, installment.due_on, installment.amount = part.kind, part.due_on, part.amount
             # A changed installment starts afresh: earlier failures were about another amount or day.
-            installment.attempts, installment.next_attempt_on = 0, None
+            installment.attempts, installment.attempts_dunned, installment.next_attempt_on = 0, 0, None
             installment.dunning, installment.last_failure = Installment.Dunning.NONE, ""
             installment.save()
     if existing:

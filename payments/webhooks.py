@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from payments import accounts, online, refunds
-from payments.gateways.base import GatewayEvent
+from payments.gateways.base import GatewayError, GatewayEvent, GatewayUnavailable
 from payments.models import Payment, Refund, WebhookEvent
 from tenants.context import require_tenant_id, tenant_context
 
@@ -61,11 +61,17 @@ def _process_later(tenant_id: str, event_id: str) -> None:
 
 
 def _refund_made_elsewhere(event: WebhookEvent) -> str:
-    """A refund we have no row for: ours still waiting for its answer, or one made in the gateway's dashboard.
-    Either way, what counts is the refund as the gateway has it, and the payment of ours it belongs to."""
+    """A refund we have no row for: ours still waiting for its answer, or one made in the gateway's dashboard
+    (or a reversal). Either way, what counts is the refund as the gateway has it, and our payment it belongs to."""
     with tenant_context(require_tenant_id()):
         gateway = accounts.gateway_for(event.provider)
-    found = gateway.fetch_refund(event.object_reference)
+    try:
+        found = gateway.fetch_refund(event.object_reference)
+    except GatewayUnavailable:
+        raise  # the task tries again
+    except GatewayError as error:
+        logger.warning("refund %s could not be fetched: %s", event.object_reference, error.message)
+        return f"refund {event.object_reference} could not be fetched: {error.code}"
     with tenant_context(require_tenant_id()):
         ours = Payment.objects.filter(provider=event.provider)
         payment = (
@@ -77,10 +83,16 @@ def _refund_made_elsewhere(event: WebhookEvent) -> str:
             payment = ours.filter(capture_reference=found.capture_reference).first()
     if payment is None:
         return f"no payment of refund {event.object_reference} recorded here"
-    refund = refunds.record_gateway_refund(payment, found)
+    if payment.status != Payment.Status.SUCCEEDED:
+        payment = online.sync_payment(payment)  # money went back from it: it was taken; record that first
+    refund = refunds.record_gateway_refund(payment, found, reversal=event.event_type in REVERSALS)
     if refund is None:
         return f"refund {event.object_reference} not recorded: check it at the gateway"
     return f"refund {refund.status} ({refund.get_kind_display().lower()})"
+
+
+# Events about money the gateway took back itself (not a refund anyone made).
+REVERSALS = ("PAYMENT.CAPTURE.REVERSED",)
 
 
 def process(webhook_event_id) -> str:

@@ -55,6 +55,10 @@ def goodwill_credit_note(event) -> None:
         invoicing.issue_credit_note(
             invoice,
             amount,
-            f"Goodwill refund on booking {booking.reference}",
+            (
+                f"Goodwill refund on booking {booking.reference}"
+                if event.payload.get("kind") == Refund.Kind.GOODWILL
+                else f"Refund on booking {booking.reference} (made at the payment provider)"
+            ),
             source=f"payment.refunded:{event.payload['refund']}",
         )

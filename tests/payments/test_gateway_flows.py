@@ -529,6 +529,59 @@ def test_installments_falling_due_together_make_one_charge_and_one_email(world, 
         assert (_fresh(booking).balance, _events(booking, "payment.installment_failed")) == (0, 1)
 
 
+def test_a_failure_learnt_elsewhere_is_dunned_by_the_next_run_not_charged_again(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        # A run's attempt failed and was recorded (by it, reconciliation or a webhook); its dunning step was not
+        # taken yet (the run is between the two, or died).
+        Payment.objects.create(
+            booking=booking,
+            provider=P.STRIPE,
+            method="card",
+            amount=TOTAL - DEPOSIT,
+            currency="EUR",
+            installment=balance,
+            off_session=True,
+            status="failed",
+            failure_code="card_declined",
+            idempotency_key="installment-race",
+        )
+        Installment.objects.filter(pk=balance.pk).update(attempts=1)
+
+        installments.charge_due_installments(today=balance.due_on)
+        balance.refresh_from_db()
+        assert Payment.objects.filter(booking=booking, off_session=True).count() == 1  # not charged again
+        assert (balance.attempts, balance.attempts_dunned, balance.dunning) == (1, 1, "failed")
+        assert balance.next_attempt_on == balance.due_on + dt.timedelta(days=1)
+        assert _events(booking, "payment.installment_failed") == 1
+
+
+def test_a_replanned_installment_starts_its_dunning_afresh(world, fake_stripe):
+    from payments import schedules
+
+    with tenant_context(world.tenant):
+        booking = confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        installments.charge_due_installments(today=balance.due_on)
+        balance.refresh_from_db()
+        assert (balance.attempts, balance.attempts_dunned) == (1, 1)
+        Booking.objects.filter(pk=booking.pk).update(total=TOTAL + 5000)  # e.g. a traveller added
+        schedules.replan(_fresh(booking))
+        balance.refresh_from_db()
+        assert (balance.attempts, balance.attempts_dunned, balance.dunning, balance.next_attempt_on) == (
+            0,
+            0,
+            "",
+            None,
+        )
+        installments.charge_due_installments(today=balance.due_on)
+        balance.refresh_from_db()
+        assert (balance.attempts, balance.attempts_dunned, balance.dunning) == (1, 1, "failed")
+        keys = set(Payment.objects.filter(installment=balance).values_list("idempotency_key", flat=True))
+        assert len(keys) == 2  # a new attempt for the new amount: never the first attempt's key again
+
+
 def test_paying_early_from_the_page_settles_the_installment_before_the_beat(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = confirmed_with_saved_card(world, fake_stripe)

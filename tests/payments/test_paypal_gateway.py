@@ -207,8 +207,8 @@ def webhook_receiver():
 
 
 def next_event(received: queue.Queue, event_type: str, order_id: str) -> tuple[bytes, dict]:
-    """The next event of this type about this order (the fake is shared by the worker's tests: events of orders
-    changed just before this test's webhook was registered may still arrive)."""
+    """The next event of this type naming this order, capture or refund id (the fake is shared by the worker's
+    tests: events of orders changed just before this test's webhook was registered may still arrive)."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         body, headers = received.get(timeout=max(0.01, deadline - time.monotonic()))
@@ -242,13 +242,12 @@ def test_webhooks_sent_by_the_fake_verify_and_map(paypal_gateway, fake_paypal, w
         currency="EUR",
         idempotency_key=key(),
     )
-    body, headers = next_event(received, "PAYMENT.CAPTURE.REFUNDED", captured.reference)
+    body, headers = next_event(received, "PAYMENT.CAPTURE.REFUNDED", refund.reference)
     event = paypal_gateway.parse_webhook(body, headers)
-    assert (event.object_kind, event.object_reference, event.payment_reference) == (
-        "refund",
-        refund.reference,
-        captured.reference,
-    )
+    assert (event.object_kind, event.object_reference) == ("refund", refund.reference)
+    # As at PayPal, the refund names its capture through its "up" link only.
+    fetched = paypal_gateway.fetch_refund(refund.reference)
+    assert (fetched.capture_reference, fetched.amount) == (captured.capture_reference, 500)
     # Another PayPal app's orders are not sent to this app's webhook.
     stranger = PayPalGateway(
         "another-client", "another-secret", "WH-X", api_base=fake_paypal.base_url, timeout=5
@@ -367,3 +366,18 @@ def test_fake_applies_paypal_amount_rules(paypal_gateway, fake_paypal, currency,
     assert response.status_code == 422
     assert response.json()["name"] == "UNPROCESSABLE_ENTITY"
     assert response.json()["details"][0]["issue"] == issue
+
+
+def test_a_refund_carries_our_reference_back(paypal_gateway, fake_paypal):
+    captured = paid_order(paypal_gateway, fake_paypal)
+    ours = str(uuid.uuid4())
+    refund = paypal_gateway.refund(
+        payment_reference=captured.reference,
+        capture_reference=captured.capture_reference,
+        amount=700,
+        currency="EUR",
+        idempotency_key=key(),
+        client_reference=ours,
+    )
+    assert refund.client_reference == ours  # sent as the refund's custom_id
+    assert paypal_gateway.fetch_refund(refund.reference).client_reference == ours

@@ -12,7 +12,7 @@ import pytest
 from bookings.models import Booking
 from events.models import OutboxEvent
 from payments import accounts, online, refunds, schedules, webhooks
-from payments.models import Payment, Refund, WebhookEvent
+from payments.models import Payment, PaymentSchedule, Refund, WebhookEvent
 from tenants.context import tenant_context
 from tests.payments.gateway_accounts import PAYPAL_KEYS
 from tests.payments.helpers import TOTAL, VISA, card_world, retail_booking, stripe_webhook
@@ -109,22 +109,58 @@ def test_our_refund_whose_answer_was_lost_is_recognised_by_its_id_not_counted_tw
         assert Booking.objects.get(pk=booking.pk).paid == TOTAL - 3000
 
 
+def test_a_dashboard_refund_waits_while_one_of_ours_is_unanswered_then_converges(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking, payment = _paid(world, fake_stripe)
+        [ours] = refunds.request_refund(
+            booking, amount=TOTAL, reason="All of it", request_key="all", actor=None
+        )
+        made = _dashboard_refund(payment, 1000)  # meanwhile, someone refunds part of it in the dashboard
+
+        with pytest.raises(refunds.OursStillUnanswered):  # a GatewayUnavailable: the task tries again later
+            _deliver_stripe("refund.created", made.reference, "evt_wait")
+        assert not Refund.objects.filter(booking=booking, kind="gateway").exists()
+
+        assert refunds.send_refund(ours.pk).status == "failed"  # Stripe: more than is left on the charge
+        assert webhooks.process(WebhookEvent.objects.get(event_id="evt_wait").pk) == (
+            "refund succeeded (made at the gateway (dashboard))"
+        )
+        fresh = Booking.objects.get(pk=booking.pk)
+        assert (fresh.paid, Payment.objects.get(pk=payment.pk).refunded) == (TOTAL - 1000, 1000)
+
+
 def test_a_dashboard_refund_beyond_what_is_left_is_left_for_staff_and_changes_nothing(
     world, fake_stripe, caplog
 ):
     with tenant_context(world.tenant):
         booking, payment = _paid(world, fake_stripe)
-        refunds.request_refund(booking, amount=TOTAL, reason="All of it", request_key="all", actor=None)
-        made = _dashboard_refund(payment, 1000)  # meanwhile, someone refunds part of it in the dashboard
+        made = _dashboard_refund(payment, 1000)
+        # Ours, answered and still pending at the gateway, has reserved all of the payment.
+        Refund.objects.create(
+            payment=payment,
+            booking=booking,
+            amount=TOTAL,
+            currency="EUR",
+            provider_reference="re_ours_pending",
+            request_key="pending",
+            idempotency_key="pending",
+            reason="All of it",
+        )
+        Payment.objects.filter(pk=payment.pk).update(refunded=TOTAL)
 
         outcome = _deliver_stripe("refund.created", made.reference, "evt_over")
         assert outcome == f"refund {made.reference} not recorded: check it at the gateway"
         assert "check it at the gateway" in caplog.text
         assert not Refund.objects.filter(booking=booking, kind="gateway").exists()
-        assert (Booking.objects.get(pk=booking.pk).paid, Payment.objects.get(pk=payment.pk).refunded) == (
-            TOTAL,
-            TOTAL,
+        assert Booking.objects.get(pk=booking.pk).paid == TOTAL
+
+
+def test_a_refund_the_gateway_cannot_find_is_acknowledged_not_retried_forever(world, fake_stripe):
+    with tenant_context(world.tenant):
+        assert _deliver_stripe("refund.created", "re_nowhere", "evt_nowhere").startswith(
+            "refund re_nowhere could not be fetched"
         )
+        assert WebhookEvent.objects.get(event_id="evt_nowhere").processed_at is not None
 
 
 def test_a_refund_of_a_payment_that_is_not_ours_is_acknowledged_and_ignored(world, fake_stripe):
@@ -170,3 +206,41 @@ def test_a_refund_made_in_paypals_dashboard_is_recorded(world, fake_paypal):
         [refund] = Refund.objects.filter(booking=booking)
         assert (refund.kind, refund.status, refund.amount) == ("gateway", "succeeded", 4000)
         assert Booking.objects.get(pk=booking.pk).paid == TOTAL - 4000
+
+
+def test_money_paypal_takes_back_is_recorded_as_a_reversal_still_owed_and_flagged(world, fake_paypal):
+    with tenant_context(world.tenant):
+        booking = retail_booking(world, "rev")
+        attempt = online.start_checkout(
+            booking,
+            P.PAYPAL,
+            choice="balance",
+            return_url="https://t.example/",
+            cancel_url="https://t.example/",
+        )
+        payment = Payment.objects.get(pk=attempt.payment_id)
+        fake_paypal.approve(payment.provider_reference)
+        payment = online.capture_approved(payment)
+        taken = accounts.gateway_for(P.PAYPAL).refund(
+            payment_reference="",
+            capture_reference=payment.capture_reference,
+            amount=TOTAL,
+            currency="EUR",
+            idempotency_key=f"paypal-reversal-{uuid.uuid4()}",
+        )
+        body = json.dumps(
+            {
+                "id": "WH-EVT-REV",
+                "event_type": "PAYMENT.CAPTURE.REVERSED",
+                "resource": {"id": taken.reference},
+            }
+        ).encode()
+        assert webhooks.receive(P.PAYPAL, body, fake_paypal.sign(body, PAYPAL_KEYS["webhook_secret"])) == (
+            "accepted"
+        )
+        webhooks.process(WebhookEvent.objects.get(event_id="WH-EVT-REV").pk)
+        [refund] = Refund.objects.filter(booking=booking)
+        assert (refund.kind, refund.status, refund.amount) == ("reversal", "succeeded", TOTAL)
+        fresh = Booking.objects.get(pk=booking.pk)
+        assert (fresh.paid, schedules.outstanding(fresh)) == (0, TOTAL)  # not a gesture: still owed
+        assert PaymentSchedule.objects.get(booking=booking).needs_attention

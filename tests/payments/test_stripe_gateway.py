@@ -431,3 +431,20 @@ def test_bad_secret_key_is_rejected_not_unavailable(fake_stripe):
     wrong = StripeGateway("sk_", TEST_PUBLISHABLE_KEY, TEST_WEBHOOK_SECRET, api_base=fake_stripe.base_url)
     with pytest.raises(GatewayRejected):
         start(wrong)
+
+
+def test_a_refund_carries_our_reference_back(stripe_gateway, fake_stripe):
+    paid = paid_payment(stripe_gateway, fake_stripe)
+    ours = str(uuid.uuid4())
+    made = stripe_gateway.refund(
+        payment_reference=paid.reference,
+        capture_reference=paid.capture_reference,
+        amount=700,
+        currency="EUR",
+        idempotency_key=key(),
+        reason="Late pickup",
+        client_reference=ours,
+    )
+    fetched = stripe_gateway.fetch_refund(made.reference)
+    assert (made.client_reference, fetched.client_reference) == (ours, ours)  # metadata "refund"
+    assert (fetched.capture_reference, fetched.payment_reference) == (paid.capture_reference, paid.reference)

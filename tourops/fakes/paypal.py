@@ -491,13 +491,12 @@ async def refund_capture(request: web.Request) -> web.Response:
     capture["update_time"] = now()
     refresh_order_capture(capture)
     refund_id = new_id()
-    order_id = capture["supplementary_data"]["related_ids"]["order_id"]
+    # As at PayPal, a refund names its capture only through its "up" link (no related ids).
     refund = {
         "id": refund_id,
         "status": "COMPLETED",
         "amount": {"currency_code": currency, "value": format_amount(currency, value)},
         "note_to_payer": data.get("note_to_payer", ""),
-        "supplementary_data": {"related_ids": {"order_id": order_id, "capture_id": capture["id"]}},
         "create_time": now(),
         "update_time": now(),
         "links": [
