@@ -327,6 +327,7 @@ class Notification(TenantModel):
         PAYMENT_FAILED = "payment_failed", "Installment payment failed"
         FINAL_NOTICE = "final_notice", "Final payment notice"
         REFUND = "refund", "Refund"
+        UPCOMING_PAYMENT = "upcoming_payment", "Upcoming installment"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -69,6 +69,7 @@ EVENT_OF_KIND = {
     Kind.PAYMENT_FAILED: "payment.installment_failed",
     Kind.FINAL_NOTICE: "payment.installment_failed",
     Kind.REFUND: "payment.refunded",
+    Kind.UPCOMING_PAYMENT: "payment.installment_upcoming",
 }
 # Kinds that share an event tell its payloads apart (used when a resend looks for the latest one).
 PAYLOAD_OF_KIND = {
@@ -77,7 +78,13 @@ PAYLOAD_OF_KIND = {
 }
 # Dunning emails ask the traveller for money: like the receipt and payment-due emails, never for an agency's
 # booking (the agency is invoiced and pays on its own terms).
-TRAVELLER_PAYS_KINDS = (Kind.PAYMENT_DUE, Kind.RECEIPT, Kind.PAYMENT_FAILED, Kind.FINAL_NOTICE)
+TRAVELLER_PAYS_KINDS = (
+    Kind.PAYMENT_DUE,
+    Kind.RECEIPT,
+    Kind.PAYMENT_FAILED,
+    Kind.FINAL_NOTICE,
+    Kind.UPCOMING_PAYMENT,
+)
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -113,6 +120,12 @@ def reason_not_to_send(booking: Booking, kind: str, *, now: dt.datetime | None =
         from payments.services import amount_due_now
 
         return "" if amount_due_now(booking) > 0 else "nothing due"
+    if kind == Kind.UPCOMING_PAYMENT:
+        if status != S.CONFIRMED:
+            return f"booking {label}"
+        from payments.schedules import outstanding
+
+        return "" if outstanding(booking) > 0 else "nothing due"
     if kind == Kind.REFUND:
         # Whatever the booking's state: money went back and the payer should hear of it. Only a resend of a
         # booking never refunded makes no sense.
@@ -495,6 +508,11 @@ def email_context(notification: Notification, *, context_extra: dict | None = No
         context["charge"] = payload.get("charge")
     if notification.kind in (Kind.PAYMENT_FAILED, Kind.FINAL_NOTICE):
         context.update(_dunning_context(booking, payload, language))
+    if notification.kind == Kind.UPCOMING_PAYMENT:
+        context["amount"] = payload.get("amount")
+        context["amount_currency"] = payload.get("currency") or booking.currency
+        context["due_on"] = _local_date(payload.get("due_on"), language)
+        context["card"] = payload.get("card") or ""
     if notification.kind == Kind.REFUND:
         context.update(_refund_context(booking, payload))
         # The money goes back to whoever paid: an agency reading at its own address sees its amount, a traveller

@@ -193,6 +193,7 @@ class PaymentTermsForm(forms.ModelForm):
             "balance_days_before",
             "retry_days",
             "after_final_failure",
+            "reminder_days_before",
         ]
 
     def clean(self):

@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.db.models import F
+from django.db.models import DateField, ExpressionWrapper, F, IntegerField, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from bookings.models import Booking
@@ -31,7 +33,14 @@ from payments.gateways.base import (
     GatewayUnavailable,
 )
 from payments.gateways.breaker import guarded
-from payments.models import Installment, Payment, PaymentSchedule, PaymentTerms, default_retry_days
+from payments.models import (
+    DEFAULT_REMINDER_DAYS,
+    Installment,
+    Payment,
+    PaymentSchedule,
+    PaymentTerms,
+    default_retry_days,
+)
 from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -292,6 +301,68 @@ def _schedule_retry_or_give_up(
         )
     else:
         PaymentSchedule.objects.filter(pk=installment.schedule_id).update(needs_attention=True)
+
+
+def remind_upcoming(today: dt.date | None = None, limit: int = BATCH) -> int:
+    """Tell payers what their next installment is and when it will be charged on their card (or is to be paid),
+    the terms' ``reminder_days_before`` ahead; once per installment and due day. Returns how many were reminded."""
+    today = today or timezone.localdate()
+    reminder_days = Coalesce(
+        Cast(KeyTextTransform("reminder_days_before", "schedule__terms"), IntegerField()),
+        Value(DEFAULT_REMINDER_DAYS),
+    )
+    with tenant_context(require_tenant_id()):
+        upcoming = list(
+            Installment.objects.annotate(reminder_days=reminder_days)
+            .filter(
+                sequence__gt=1,
+                due_on__gt=today,
+                reminder_days__gt=0,
+                due_on__lte=ExpressionWrapper(Value(today) + F("reminder_days"), output_field=DateField()),
+                schedule__booking__status=Booking.Status.CONFIRMED,
+                schedule__booking__on_account=False,
+                schedule__booking__agency__isnull=True,  # the agency pays on its own terms
+                schedule__booking__paid__lt=F("schedule__booking__total"),
+            )
+            .exclude(reminded_for=F("due_on"))
+            .order_by("due_on", "id")
+            .values_list("pk", flat=True)[:limit]
+        )
+    return sum(_remind(installment_id, today) for installment_id in upcoming)
+
+
+def _remind(installment_id, today: dt.date) -> int:
+    with tenant_context(require_tenant_id()):
+        booking_id = Installment.objects.values_list("schedule__booking_id", flat=True).get(pk=installment_id)
+        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
+        installment = Installment.objects.select_related("schedule").get(pk=installment_id)  # under the lock
+        if installment.reminded_for == installment.due_on or booking.status != Booking.Status.CONFIRMED:
+            return 0  # another run reminded it meanwhile, or the booking changed
+        state = next(
+            state
+            for state in schedules.installment_states(booking, today)
+            if state.installment.pk == installment.pk
+        )
+        if state.outstanding <= 0:
+            return 0  # paid early
+        schedule = installment.schedule
+        installment.reminded_for = installment.due_on
+        installment.save(update_fields=["reminded_for"])
+        publish(
+            "payment.installment_upcoming",
+            booking,
+            {
+                "reference": booking.reference,
+                "installment": str(installment.pk),
+                "sequence": installment.sequence,
+                "amount": state.outstanding,
+                "currency": booking.currency,
+                "due_on": installment.due_on.isoformat(),
+                # Charged automatically on this card; none: the payer pays from the booking page.
+                "card": schedule.payment_method_summary if schedule.payment_method_reference else "",
+            },
+        )
+        return 1
 
 
 def charge_due_installments(today: dt.date | None = None) -> int:

@@ -202,6 +202,10 @@ def default_retry_days() -> list[int]:
     return [1, 3, 7]
 
 
+DEFAULT_REMINDER_DAYS = 7
+MAX_REMINDER_DAYS = 30
+
+
 class PaymentTerms(TenantModel):
     """How a booking is paid for: the tour's terms, else the tenant's default, else in full at booking."""
 
@@ -253,6 +257,12 @@ class PaymentTerms(TenantModel):
     )
     after_final_failure = models.CharField(
         max_length=8, choices=AfterFinalFailure.choices, default=AfterFinalFailure.FLAG
+    )
+    reminder_days_before = models.PositiveSmallIntegerField(
+        default=DEFAULT_REMINDER_DAYS,
+        validators=[MaxValueValidator(MAX_REMINDER_DAYS)],
+        help_text="Days before each later installment (or the balance) is due to tell the payer what will be "
+        "charged or is to be paid; 0: no such reminder.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -329,6 +339,9 @@ class Installment(TenantModel):
     next_attempt_on = models.DateField(null=True, blank=True)
     dunning = models.CharField(max_length=12, choices=Dunning.choices, blank=True, default="")
     last_failure = models.CharField(max_length=500, blank=True)
+    reminded_for = models.DateField(
+        null=True, blank=True, editable=False, help_text="The due day the payer was last reminded of."
+    )
 
     class Meta:
         ordering = ["schedule", "sequence"]

@@ -52,6 +52,7 @@ def terms_snapshot(terms: PaymentTerms | None) -> dict:
         "balance_days_before": terms.balance_days_before,
         "retry_days": list(terms.retry_days),
         "after_final_failure": terms.after_final_failure,
+        "reminder_days_before": terms.reminder_days_before,
     }
 
 

@@ -43,6 +43,7 @@ def reconcile() -> int:
 def charge_installments() -> int:
     def work(tenant) -> int:
         with tenant_bound(tenant):
+            installments.remind_upcoming()
             return installments.charge_due_installments()
 
     return for_each_active_tenant(work, what="installment charging")

@@ -58,6 +58,11 @@ def email_installment_failed(event) -> None:
     _queue_for(event, kind)
 
 
+@consumer("payment.installment_upcoming", name="bookings.email_installment_upcoming")
+def email_installment_upcoming(event) -> None:
+    _queue_for(event, Kind.UPCOMING_PAYMENT)
+
+
 @consumer("payment.refunded", name="bookings.email_refund")
 def email_refund(event) -> None:
     # An agency's booking too: the money goes back to whoever paid, and the agency hears of it at its address.

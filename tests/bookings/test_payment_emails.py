@@ -500,3 +500,84 @@ def test_the_payment_due_email_links_to_the_checkout_page(world):
     assert f"Pay now: {notifications.checkout_url(unpaid)}" in message.body
     assert f'href="{notifications.checkout_url(unpaid)}"' in _html(message)
     assert notifications.checkout_url(unpaid).endswith(_checkout_path(unpaid))
+
+
+# --- the next installment, ahead of its day ----------------------------------------------------------------------
+
+
+def _balance_due_in(booking: Booking, days: int) -> Installment:
+    due_on = timezone.localdate() + dt.timedelta(days=days)
+    Installment.objects.filter(schedule__booking=booking, sequence=2).update(due_on=due_on)
+    return Installment.objects.get(schedule__booking=booking, sequence=2)
+
+
+def test_the_payer_hears_of_the_next_installment_once_a_week_ahead_with_the_card_it_goes_on(world):
+    _terms(world)
+    today = timezone.localdate()
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_balance_due(world, "upcoming")
+        booking.schedule.__class__.objects.filter(booking=booking).update(
+            payment_method_reference="pm_saved", payment_method_summary="Visa •••• 4242"
+        )
+        _balance_due_in(booking, 8)
+        assert installments.remind_upcoming(today) == 0  # not yet: 7 days ahead by default
+        balance = _balance_due_in(booking, 7)
+        assert installments.remind_upcoming(today) == 1
+        assert installments.remind_upcoming(today) == 0  # once per installment and day
+        [event] = OutboxEvent.objects.filter(
+            name="payment.installment_upcoming", aggregate_id=str(booking.pk)
+        )
+        assert (event.payload["amount"], event.payload["due_on"], event.payload["card"]) == (
+            BALANCE,
+            balance.due_on.isoformat(),
+            "Visa •••• 4242",
+        )
+        consumers.email_installment_upcoming(event)
+        [notification] = _send_all(booking)
+        assert notification.kind == "upcoming_payment"
+
+    [message] = mail.outbox
+    day = balance.due_on
+    assert message.subject == f"Your next payment for booking {booking.reference}"
+    assert f"Your next installment of €150.00 is due on {day:%B} {day.day}, {day.year}." in message.body
+    assert "We will charge it to your card Visa •••• 4242 that day" in message.body
+    assert f"Pay now: {notifications.checkout_url(booking)}" in message.body
+    assert "Visa •••• 4242" in _html(message)
+
+
+def test_without_a_saved_card_the_reminder_asks_to_pay_by_the_day_in_the_bookings_language(world):
+    _terms(world)
+    with tenant_context(world.tenant):
+        booking = _confirmed_with_balance_due(world, "upcoming-de", language="de")
+        _balance_due_in(booking, 3)
+        assert installments.remind_upcoming() == 1
+        event = OutboxEvent.objects.get(name="payment.installment_upcoming", aggregate_id=str(booking.pk))
+        assert event.payload["card"] == ""
+        consumers.email_installment_upcoming(event)
+        _send_all(booking)
+
+    [message] = mail.outbox
+    assert message.subject == f"Ihre nächste Zahlung für die Buchung {booking.reference}"
+    assert "150,00\xa0€" in message.body and "auf der Seite Ihrer Buchung" in message.body
+    assert "Karte" not in message.body
+
+
+def test_no_reminder_when_paid_early_for_an_agency_or_when_the_terms_send_none(world):
+    _terms(world)
+    with tenant_context(world.tenant):
+        paid = _confirmed_with_balance_due(world, "paid-early")
+        _balance_due_in(paid, 5)
+        record_offline_payment(paid, amount=BALANCE, method="cash", reference="early", actor=clerk(world))
+        trade = world.confirmed_booking("agency-upcoming")
+        Installment.objects.filter(schedule__booking=trade, sequence=2).update(
+            due_on=timezone.localdate() + dt.timedelta(days=5)
+        )
+        assert installments.remind_upcoming() == 0
+
+        quiet = _confirmed_with_balance_due(world, "quiet")
+        _balance_due_in(quiet, 5)
+        schedule = quiet.schedule.__class__.objects.get(booking=quiet)
+        schedule.terms = {**schedule.terms, "reminder_days_before": 0}
+        schedule.save(update_fields=["terms"])
+        assert installments.remind_upcoming() == 0
+        assert not OutboxEvent.objects.filter(name="payment.installment_upcoming").exists()

@@ -276,6 +276,7 @@ def _terms(**fields) -> dict:
         "balance_days_before": "30",
         "retry_days": "1,3,7",
         "after_final_failure": "flag",
+        "reminder_days_before": "7",
         **fields,
     }
 
