@@ -140,6 +140,14 @@ def move_choices(booking: Booking) -> list:
     return groups
 
 
+class ResumeChargesForm(ActionForm):
+    note = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What was done about it (kept in the audit trail), e.g. “Customer updated the card by phone”.",
+    )
+
+
 class ResendForm(ActionForm):
     kind = forms.ChoiceField(choices=Notification.Kind.choices, label="Email")
 
@@ -265,6 +273,24 @@ def _refund(request, booking: Booking, data: dict) -> str:
     return f"Refund of {money(data['amount'], booking.currency)} requested on {booking.reference}.{later}"
 
 
+def _resume_charges(request, booking: Booking, data: dict) -> str:
+    from payments import installments  # written alongside; imported on use
+
+    reset = installments.resume_automatic_charges(  # audited by the service
+        booking, note=data["note"], actor=request.user, request=request
+    )
+    return (
+        f"Automatic charges of {booking.reference} resume: {reset} unpaid installment"
+        f"{'s' if reset != 1 else ''} will be tried again from the first attempt."
+    )
+
+
+def _charges_paused(booking: Booking) -> bool:
+    from payments.models import PaymentSchedule
+
+    return PaymentSchedule.objects.filter(booking=booking, needs_attention=True).exists()
+
+
 def _refund_context(booking: Booking) -> dict:
     from payments import refunds
 
@@ -370,6 +396,17 @@ ACTIONS: dict[str, BookingAction] = {
             "Card and PayPal payments are refunded first (newest first) by the gateway; money paid offline is "
             "sent back by you and recorded on the refund list.",
             _refund_context,
+        ),
+        BookingAction(
+            "resume-charges",
+            "Resume automatic charges",
+            "payments.add_payment",
+            ResumeChargesForm,
+            _charges_paused,
+            _resume_charges,
+            "Automatic charges of this booking are paused for you to look at (a charge the gateway refused or "
+            "whose outcome is unknown, retries exhausted, or money taken back in a dispute). Resuming tries "
+            "the unpaid installments again from the first attempt, with their emails.",
         ),
     ]
 }

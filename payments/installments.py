@@ -2,14 +2,16 @@
 
 A beat task looks, for every tenant, at confirmed bookings with an installment whose day has come and which the
 booking's net paid does not cover. With a saved card it is charged off-session (one ``Payment`` per attempt,
-idempotency key = installment + attempt number); without one — or when the bank wants the payer present (3-D
+idempotency key = installment + payment id); without one — or when the bank wants the payer present (3-D
 Secure) — the payer is asked to pay from their booking page. A failed attempt is retried after the terms'
 ``retry_days`` (default +1, +3, +7 days) with an email each time, the last one a final notice; after the last
 failure the terms decide: cancel the booking (its cancellation terms apply) or flag it for staff.
 
 Installments that fall due together are charged together: the earliest unpaid one leads, with one attempt and
 one dunning track for all that is due. Runs may overlap (a redelivered task, two beats): each decision is taken
-again under the booking's row lock, and a failure is dunned once per attempt.
+again under the booking's row lock, and a failure is dunned once per attempt. A schedule flagged for staff
+(a request Stripe refused, a charge whose outcome is unknown, retries exhausted, money taken back in a dispute)
+is not charged automatically until staff resume it (``payments.services.resume_automatic_charges``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from bookings.models import Booking
+from core.errors import ConflictError, DomainError
 from events.outbox import publish
 from payments import accounts, online, schedules
 from payments.gateways.base import (
@@ -41,6 +44,7 @@ from payments.models import (
     PaymentTerms,
     default_retry_days,
 )
+from tenants import audit
 from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -61,6 +65,7 @@ def installments_due(today: dt.date, limit: int = BATCH) -> list[Installment]:
             schedule__booking__on_account=False,
             # Paid-up bookings would fill the batch and starve the ones that owe.
             schedule__booking__paid__lt=F("schedule__booking__total"),
+            schedule__needs_attention=False,
         )
         .exclude(dunning=D.GAVE_UP)
         .exclude(next_attempt_on__gt=today)
@@ -121,13 +126,16 @@ def charge_installment(installment_id, today: dt.date | None = None) -> Payment 
             unsettled.idempotency_key = f"installment-{installment.pk}-{unsettled.pk}"
             unsettled.save()
     payment = send_attempt(unsettled)
-    if payment.status == Payment.Status.FAILED and payment.failure_code not in REQUEST_REFUSED:
-        record_failed_attempt(installment.pk, payment, today)
+    if payment.status == Payment.Status.FAILED and payment.failure_code not in NOT_DUNNED:
+        record_failed_attempt(installment.pk, today)
     return payment
 
 
 # The gateway refused our request itself (not the card): staff look at it; the payer is not dunned for it.
 REQUEST_REFUSED = ("request_refused",)
+# Failures that are not the card's: nobody is dunned; the schedule is flagged for staff instead. An unknown
+# outcome (reconciliation.UNKNOWN_OUTCOME) may well have been charged.
+NOT_DUNNED = (*REQUEST_REFUSED, "unknown_outcome")
 
 
 def _unsettled_attempt(installment: Installment) -> Payment | None:
@@ -189,7 +197,7 @@ def _undunned_failure(installment: Installment) -> Payment | None:
     if installment.attempts_dunned >= installment.attempts:
         return None
     latest = Payment.objects.filter(installment=installment, off_session=True).order_by("-created_at").first()
-    if latest is None or latest.status != ST.FAILED or latest.failure_code in REQUEST_REFUSED:
+    if latest is None or latest.status != ST.FAILED or latest.failure_code in NOT_DUNNED:
         return None
     return latest
 
@@ -201,6 +209,8 @@ def _its_turn(booking: Booking, installment: Installment, today: dt.date) -> boo
     takes this one too, so that two installments falling due together make one charge and one dunning email."""
     if booking.status != Booking.Status.CONFIRMED or installment.dunning == D.GAVE_UP:
         return False
+    if installment.schedule.needs_attention:
+        return False  # staff look at this booking's payments first
     if installment.next_attempt_on is not None and installment.next_attempt_on > today:
         return False
     return not any(
@@ -230,20 +240,25 @@ def _ask_payer(booking: Booking, installment: Installment, owed: int, why: str, 
     _schedule_retry_or_give_up(booking, installment, owed, why, today)
 
 
-def record_failed_attempt(installment_id, payment: Payment, today: dt.date) -> None:
+def record_failed_attempt(installment_id, today: dt.date) -> None:
+    """Dun the installment's failed attempt, read again under the lock: another run may have dunned it already,
+    or a late answer turned it into a success."""
     with tenant_context(require_tenant_id()):
         booking_id = Installment.objects.values_list("schedule__booking_id", flat=True).get(pk=installment_id)
         booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
         installment = Installment.objects.select_related("schedule").get(pk=installment_id)  # under the lock
-        if installment.attempts_dunned >= installment.attempts:
-            return  # another run learnt the same failure and dunned it already
-        _dun(booking, installment, payment, today)
+        failed = _undunned_failure(installment)
+        if failed is not None:
+            _dun(booking, installment, failed, today)
 
 
 def _dun(booking: Booking, installment: Installment, payment: Payment, today: dt.date) -> None:
-    """Act on a failed attempt (under the booking's lock): plan the retry with an email, or give up."""
+    """Act on a failed attempt (under the booking's lock): plan the retry with an email, or give up. Nothing to
+    act on (the booking was cancelled, or the money paid, meanwhile) still counts the failure as handled."""
     owed = _still_owed(booking, installment, today)
-    if owed <= 0:
+    if owed <= 0 or booking.status != Booking.Status.CONFIRMED:
+        installment.attempts_dunned = installment.attempts
+        installment.save(update_fields=["attempts_dunned"])
         return
     installment.last_failure = (payment.failure_reason or payment.failure_code)[:500]
     _schedule_retry_or_give_up(booking, installment, owed, payment.failure_code or "declined", today)
@@ -303,6 +318,45 @@ def _schedule_retry_or_give_up(
         PaymentSchedule.objects.filter(pk=installment.schedule_id).update(needs_attention=True)
 
 
+def resume_automatic_charges(booking: Booking, *, note: str, actor, request=None) -> int:
+    """Staff looked at a booking whose schedule was flagged for them and let automatic charging go on: the flag
+    is cleared, and the installments still unpaid start their retries afresh (a new first attempt, new emails).
+    Returns how many installments were reset. ``note`` (what was done about it) goes to the audit trail."""
+    note = (note or "").strip()
+    if not note:
+        raise DomainError(
+            "Say what was done about it (kept in the audit trail).",
+            code="invalid",
+            fields={"note": ["Required."]},
+        )
+    with tenant_context(require_tenant_id()):
+        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+        schedule = PaymentSchedule.objects.filter(booking=booking).first()
+        if schedule is None or not schedule.needs_attention:
+            raise ConflictError(
+                f"Automatic charges of booking {booking.reference} are not paused.", code="not_paused"
+            )
+        unpaid = [
+            state.installment.pk
+            for state in schedules.installment_states(booking)
+            if state.installment.sequence > 1 and state.outstanding > 0
+        ]
+        Installment.objects.filter(pk__in=unpaid).update(
+            attempts=0, attempts_dunned=0, next_attempt_on=None, dunning=D.NONE, last_failure=""
+        )
+        PaymentSchedule.objects.filter(pk=schedule.pk).update(
+            needs_attention=False, updated_at=timezone.now()
+        )
+        audit.record(
+            audit.Action.CHANGE,
+            actor=actor,
+            target=booking,
+            request=request,
+            changes={"automatic_charges": ["paused", "resumed"], "note": [None, note[:500]]},
+        )
+    return len(unpaid)
+
+
 def remind_upcoming(today: dt.date | None = None, limit: int = BATCH) -> int:
     """Tell payers what their next installment is and when it will be charged on their card (or is to be paid),
     the terms' ``reminder_days_before`` ahead; once per installment and due day. Returns how many were reminded."""
@@ -346,6 +400,7 @@ def _remind(installment_id, today: dt.date) -> int:
         if state.outstanding <= 0:
             return 0  # paid early
         schedule = installment.schedule
+        automatic = bool(schedule.payment_method_reference) and not schedule.needs_attention
         installment.reminded_for = installment.due_on
         installment.save(update_fields=["reminded_for"])
         publish(
@@ -359,7 +414,7 @@ def _remind(installment_id, today: dt.date) -> int:
                 "currency": booking.currency,
                 "due_on": installment.due_on.isoformat(),
                 # Charged automatically on this card; none: the payer pays from the booking page.
-                "card": schedule.payment_method_summary if schedule.payment_method_reference else "",
+                "card": schedule.payment_method_summary if automatic else "",
             },
         )
         return 1

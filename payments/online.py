@@ -280,7 +280,7 @@ def checkout_amount(booking: Booking, choice: str = "due") -> int:
     return min(upcoming.outstanding, owed) if upcoming else 0
 
 
-def _open_attempt(booking: Booking, provider: str, amount: int) -> Payment | None:
+def _open_attempt(booking: Booking, provider: str, amount: int, since) -> Payment | None:
     return (
         Payment.objects.filter(
             booking=booking,
@@ -288,7 +288,7 @@ def _open_attempt(booking: Booking, provider: str, amount: int) -> Payment | Non
             off_session=False,
             status__in=(ST.CREATED, ST.PENDING),
             amount=amount,
-            created_at__gte=timezone.now() - REUSE_OPEN_ATTEMPT_FOR,
+            created_at__gte=since,
         )
         .exclude(provider_reference="")
         .order_by("-created_at")
@@ -320,18 +320,16 @@ def start_checkout(
             from bookings.services import keep_seats_for_payment
 
             booking = keep_seats_for_payment(booking)
-        payment = _open_attempt(booking, provider, amount)
+        reusable_since = timezone.now() - REUSE_OPEN_ATTEMPT_FOR
+        payment = _open_attempt(booking, provider, amount, reusable_since)
         # Attempts for another amount or gateway are replaced. Not those for this one: a tab loaded at the same
         # moment may have made its own twin and be showing it. Nor one still waiting for its gateway's answer:
         # it is left to finish, or to reconciliation, rather than cancelled while its page may still pay it.
         replaced = list(
             Payment.objects.filter(booking=booking, off_session=False, status__in=(ST.CREATED, ST.PENDING))
             .exclude(provider_reference="")
-            .exclude(
-                provider=provider,
-                amount=amount,
-                created_at__gte=timezone.now() - REUSE_OPEN_ATTEMPT_FOR,
-            )
+            .exclude(provider=provider, amount=amount, created_at__gte=reusable_since)
+            .exclude(pk=getattr(payment, "pk", None))
         )
         if payment is None:
             payment = Payment(

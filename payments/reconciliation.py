@@ -1,6 +1,7 @@
 """Bring payments and refunds left unsettled (a crash between "attempt recorded" and "gateway answered", a lost
-webhook) to the gateway's truth. Runs from beat for every tenant; each item is fetched and recorded on its own,
-so one gateway error skips one item."""
+webhook) to the gateway's truth, and process webhook events nobody acted on (a lost task, retries exhausted).
+Runs from beat for every tenant; each item is fetched and recorded on its own, so one gateway error skips one
+item."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 
 from django.utils import timezone
 
-from payments import installments, online, refunds
+from payments import installments, online, refunds, webhooks
 from payments.gateways.base import CANCELLED, FAILED, GatewayError, GatewayPayment
 from payments.models import Payment, PaymentSchedule
 from tenants.context import require_tenant_id, tenant_context
@@ -29,6 +30,7 @@ def reconcile_unsettled(now=None) -> int:
     with tenant_context(require_tenant_id()):
         payments = online.unsettled(SETTLE_AFTER, BATCH)
         pending_refunds = refunds.pending_gateway_refunds(SETTLE_AFTER, BATCH)
+        events = webhooks.unprocessed(BATCH)
     for payment in payments:
         try:
             _settle_payment(payment, now)
@@ -39,7 +41,14 @@ def reconcile_unsettled(now=None) -> int:
             refunds.sync_refund(refund)
         except GatewayError as error:
             logger.warning("reconciliation: refund %s not settled (%s)", refund.pk, error.message)
-    return len(payments) + len(pending_refunds)
+    for event in events:
+        try:
+            webhooks.process(event.pk)
+        except GatewayError as error:
+            logger.warning(
+                "reconciliation: webhook event %s not processed (%s)", event.event_id, error.message
+            )
+    return len(payments) + len(pending_refunds) + len(events)
 
 
 def _settle_payment(payment: Payment, now) -> None:
@@ -67,6 +76,8 @@ def _settle_payment(payment: Payment, now) -> None:
         online.cancel_attempt(payment)  # the payer left the page a day ago
 
 
+UNKNOWN_OUTCOME = "unknown_outcome"  # never dunned (installments.NOT_DUNNED): it may have been charged
+
 # Stripe keeps an idempotency key for 24 hours: within that, sending an attempt again replays its first outcome.
 RESEND_WITHIN = timezone.timedelta(hours=23)
 
@@ -88,7 +99,7 @@ def _settle_off_session(payment: Payment, now) -> None:
             status=FAILED,
             amount=0,
             currency="",
-            failure_code="unknown_outcome",
+            failure_code=UNKNOWN_OUTCOME,
             failure_reason="No answer was recorded; check this charge in the Stripe dashboard.",
         ),
     )

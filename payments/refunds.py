@@ -320,6 +320,8 @@ def record_gateway_refund(
     Returns None when it cannot be counted (another currency, more than is left of the payment, or a refund that
     failed): that is logged for staff, never guessed."""
     ours = _our_refund(payment, result)
+    if ours is NAMES_ANOTHER:
+        return None
     if ours is not None:
         return record_refund_outcome(ours.pk, result)
     with tenant_context(require_tenant_id()):
@@ -327,7 +329,8 @@ def record_gateway_refund(
         payment = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
         known = Refund.objects.filter(payment=payment, provider_reference=result.reference).first()
         if known is None:
-            if Refund.objects.filter(payment=payment, status=RS.PENDING, provider_reference="").exists():
+            waiting = Refund.objects.filter(payment=payment, status=RS.PENDING, provider_reference="")
+            if result.status != REFUND_FAILED and waiting.exists():
                 raise OursStillUnanswered(
                     f"Refund {result.reference} on payment {payment.pk}: one of ours there is still unanswered.",
                     code="refund_unanswered",
@@ -338,7 +341,12 @@ def record_gateway_refund(
     return record_refund_outcome(known.pk, result)
 
 
-def _our_refund(payment: Payment, result: GatewayRefund) -> Refund | None:
+NAMES_ANOTHER = object()  # the refund names one of ours that is another refund at the gateway
+
+
+def _our_refund(payment: Payment, result: GatewayRefund):
+    """Our refund this gateway refund is (by its reference, or the id it carries), None if none of ours, or
+    ``NAMES_ANOTHER``."""
     with tenant_context(require_tenant_id()):
         by_reference = Refund.objects.filter(payment=payment, provider_reference=result.reference).first()
         if by_reference is not None or not result.client_reference:
@@ -355,7 +363,9 @@ def _our_refund(payment: Payment, result: GatewayRefund) -> Refund | None:
             named.pk,
             named.provider_reference,
         )
-        return None
+        with tenant_context(require_tenant_id()):
+            PaymentSchedule.objects.filter(booking_id=payment.booking_id).update(needs_attention=True)
+        return NAMES_ANOTHER
     return named
 
 

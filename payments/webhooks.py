@@ -65,13 +65,7 @@ def _refund_made_elsewhere(event: WebhookEvent) -> str:
     (or a reversal). Either way, what counts is the refund as the gateway has it, and our payment it belongs to."""
     with tenant_context(require_tenant_id()):
         gateway = accounts.gateway_for(event.provider)
-    try:
-        found = gateway.fetch_refund(event.object_reference)
-    except GatewayUnavailable:
-        raise  # the task tries again
-    except GatewayError as error:
-        logger.warning("refund %s could not be fetched: %s", event.object_reference, error.message)
-        return f"refund {event.object_reference} could not be fetched: {error.code}"
+    found = gateway.fetch_refund(event.object_reference)
     with tenant_context(require_tenant_id()):
         ours = Payment.objects.filter(provider=event.provider)
         payment = (
@@ -93,14 +87,49 @@ def _refund_made_elsewhere(event: WebhookEvent) -> str:
 
 # Events about money the gateway took back itself (not a refund anyone made).
 REVERSALS = ("PAYMENT.CAPTURE.REVERSED",)
+# Our credentials refused (Stripe, PayPal): staff fix the account and the sweep processes the event again.
+AUTHENTICATION = ("authentication", "authentication_failed")
+# Events left unprocessed (a task lost, retries exhausted, credentials refused) are processed again by
+# reconciliation after this long, for as long as the gateways keep retrying deliveries themselves.
+SWEEP_AFTER = timezone.timedelta(minutes=10)
+SWEEP_WITHIN = timezone.timedelta(days=3)
 
 
 def process(webhook_event_id) -> str:
-    """Bring what the event is about to the gateway's truth (a task; outside any transaction; repeatable)."""
+    """Bring what the event is about to the gateway's truth (a task; outside any transaction; repeatable).
+
+    An outage (or a refund of ours still unanswered) raises ``GatewayUnavailable`` for the task to retry; our
+    credentials refused raise too, left for the sweep. Anything else the gateway refuses is recorded as the
+    event's outcome and logged: retrying would not change the answer."""
     with tenant_context(require_tenant_id()):
         event = WebhookEvent.objects.get(pk=webhook_event_id)
         if event.processed_at is not None:
             return event.outcome
+    try:
+        outcome = _act_on(event)
+    except GatewayUnavailable:
+        raise
+    except GatewayError as error:
+        if error.code in AUTHENTICATION:
+            raise
+        logger.error(
+            "%s webhook %s (%s %s) refused by the gateway: %s",
+            event.provider,
+            event.event_id,
+            event.object_kind,
+            event.object_reference,
+            error.message,
+        )
+        outcome = f"{event.object_kind} {event.object_reference} refused by the gateway: {error.code}"
+    with tenant_context(require_tenant_id()):
+        WebhookEvent.objects.filter(pk=webhook_event_id).update(
+            processed_at=timezone.now(), outcome=outcome[:200]
+        )
+    return outcome
+
+
+def _act_on(event: WebhookEvent) -> str:
+    with tenant_context(require_tenant_id()):
         if event.object_kind == "refund":
             target = (
                 Refund.objects.select_related("payment")
@@ -112,16 +141,22 @@ def process(webhook_event_id) -> str:
                 provider=event.provider, provider_reference=event.object_reference
             ).first()
     if target is None and event.object_kind == "refund":
-        outcome = _refund_made_elsewhere(event)
-    elif target is None:
+        return _refund_made_elsewhere(event)
+    if target is None:
         # Not ours: made in the gateway's dashboard or by another system on the same account.
-        outcome = f"no {event.object_kind} {event.object_reference} recorded here"
-    elif isinstance(target, Refund):
-        outcome = f"refund {refunds.sync_refund(target).status}"
-    else:
-        outcome = f"payment {online.sync_payment(target).status}"
-    with tenant_context(require_tenant_id()):
-        WebhookEvent.objects.filter(pk=webhook_event_id).update(
-            processed_at=timezone.now(), outcome=outcome[:200]
-        )
-    return outcome
+        return f"no {event.object_kind} {event.object_reference} recorded here"
+    if isinstance(target, Refund):
+        return f"refund {refunds.sync_refund(target).status}"
+    return f"payment {online.sync_payment(target).status}"
+
+
+def unprocessed(limit: int) -> list[WebhookEvent]:
+    """Events acted on by nobody yet, old enough that their task is not coming (reconciliation's sweep)."""
+    now = timezone.now()
+    return list(
+        WebhookEvent.objects.filter(
+            processed_at__isnull=True,
+            received_at__lte=now - SWEEP_AFTER,
+            received_at__gte=now - SWEEP_WITHIN,
+        ).order_by("received_at")[:limit]
+    )

@@ -9,6 +9,7 @@ import logging
 from bookings import notifications
 from bookings.models import Booking, Notification
 from events.registry import consumer
+from payments.models import Refund
 
 logger = logging.getLogger(__name__)
 Kind = Notification.Kind
@@ -66,6 +67,8 @@ def email_installment_upcoming(event) -> None:
 @consumer("payment.refunded", name="bookings.email_refund")
 def email_refund(event) -> None:
     # An agency's booking too: the money goes back to whoever paid, and the agency hears of it at its address.
+    if event.payload.get("kind") == Refund.Kind.REVERSAL:
+        return  # taken back by the gateway in a dispute: nothing we refunded; staff handle it
     _queue_for(event, Kind.REFUND)
 
 

@@ -343,3 +343,48 @@ def test_an_exchange_rate_entered_by_hand_is_checked_with_clear_messages(world, 
     )
     with tenant_context(world.tenant):
         assert list(ExchangeRate.objects.values_list("base", "quote", "source")) == [("EUR", "JPY", "manual")]
+
+
+def test_staff_resume_paused_automatic_charges_with_a_note_and_the_installments_start_afresh(world, staff):
+    from decimal import Decimal
+
+    from payments.models import Installment, PaymentSchedule
+
+    with tenant_context(world.tenant):
+        PaymentTerms.objects.create(
+            name="Deposit",
+            kind="deposit",
+            deposit_percent=Decimal(25),
+            balance_days_before=0,
+            is_default=True,
+        )
+    booking = _paid_booking(world, "paused", amount=5000)
+    with tenant_context(world.tenant):
+        PaymentSchedule.objects.filter(booking=booking).update(needs_attention=True)
+        Installment.objects.filter(schedule__booking=booking).update(
+            attempts=3, attempts_dunned=3, dunning="gave_up", last_failure="Your card was declined."
+        )
+    page = staff("finance").get(f"{BOOKINGS}{booking.pk}/change/").content.decode()
+    assert 'data-action="resume-charges"' in page and "Automatic charges are paused" in page
+    url = f"{BOOKINGS}{booking.pk}/action/resume-charges/"
+    assert staff("sales").post(url, {"note": "x"}).status_code == 403
+
+    client = staff("finance")
+    assert client.post(url, {"note": "  "}).status_code == 200  # a note is required: nothing changes
+    with tenant_context(world.tenant):
+        assert PaymentSchedule.objects.get(booking=booking).needs_attention
+
+    done = client.post(url, {"note": "Customer sent a new card by phone"}, follow=True)
+    assert "will be tried again from the first attempt" in _messages(done)
+    with tenant_context(world.tenant):
+        assert not PaymentSchedule.objects.get(booking=booking).needs_attention
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        assert (balance.attempts, balance.attempts_dunned, balance.dunning, balance.last_failure) == (
+            0,
+            0,
+            "",
+            "",
+        )
+        assert AuditEvent.objects.filter(changes__note__1="Customer sent a new card by phone").exists()
+    again = client.get(url, follow=True)  # no longer paused: the action is not offered
+    assert "is not possible now" in _messages(again)

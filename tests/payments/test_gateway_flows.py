@@ -557,6 +557,71 @@ def test_a_failure_learnt_elsewhere_is_dunned_by_the_next_run_not_charged_again(
         assert _events(booking, "payment.installment_failed") == 1
 
 
+def test_a_charge_whose_outcome_is_unknown_pauses_charging_and_is_not_dunned(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = confirmed_with_saved_card(world, fake_stripe)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        # Recorded, never answered, and older than Stripe keeps its key: Stripe may have charged it.
+        lost = Payment.objects.create(
+            booking=booking,
+            provider=P.STRIPE,
+            method="card",
+            amount=TOTAL - DEPOSIT,
+            currency="EUR",
+            installment=balance,
+            off_session=True,
+            idempotency_key="installment-lost",
+        )
+        Installment.objects.filter(pk=balance.pk).update(attempts=1)
+        Payment.objects.filter(pk=lost.pk).update(
+            created_at=timezone.now() - dt.timedelta(hours=25),
+            updated_at=timezone.now() - dt.timedelta(hours=25),
+        )
+        reconciliation.reconcile_unsettled()
+        lost.refresh_from_db()
+        assert (lost.status, lost.failure_code) == ("failed", "unknown_outcome")
+        assert PaymentSchedule.objects.get(booking=booking).needs_attention
+
+        installments.charge_due_installments(today=balance.due_on)
+        installments.charge_due_installments(today=balance.due_on + dt.timedelta(days=2))
+        assert Payment.objects.filter(booking=booking, off_session=True).count() == 1  # never charged again
+        assert _events(booking, "payment.installment_failed") == 0  # and the payer is not told it failed
+
+
+def test_a_request_stripe_refuses_pauses_charging_instead_of_retrying_every_hour(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = confirmed_with_saved_card(world, fake_stripe)
+        PaymentSchedule.objects.filter(booking=booking).update(payment_method_reference="pm_gone")
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        installments.charge_due_installments(today=balance.due_on)
+        [refused] = Payment.objects.filter(booking=booking, off_session=True)
+        assert (refused.status, refused.failure_code) == ("failed", "request_refused")
+        assert PaymentSchedule.objects.get(booking=booking).needs_attention
+        for later in (0, 1, 2):
+            installments.charge_due_installments(today=balance.due_on + dt.timedelta(days=later))
+        assert Payment.objects.filter(booking=booking, off_session=True).count() == 1
+        assert _events(booking, "payment.installment_failed") == 0
+
+
+def test_a_webhook_event_nobody_processed_is_processed_by_reconciliation(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        _pay(fake_stripe, attempt)
+        reference = Payment.objects.get(pk=attempt.payment_id).provider_reference
+        body, headers = stripe_webhook(
+            "payment_intent.succeeded", {"id": reference, "object": "payment_intent"}, event_id="evt_lost"
+        )
+        webhooks.receive(P.STRIPE, body, headers)  # its task was lost (the broker restarted)
+        WebhookEvent.objects.filter(event_id="evt_lost").update(
+            received_at=timezone.now() - dt.timedelta(minutes=11)
+        )
+        Payment.objects.filter(pk=attempt.payment_id).update(updated_at=timezone.now())  # not yet "unsettled"
+        reconciliation.reconcile_unsettled()
+        assert WebhookEvent.objects.get(event_id="evt_lost").outcome == "payment succeeded"
+        assert _fresh(booking).paid == DEPOSIT
+
+
 def test_a_replanned_installment_starts_its_dunning_afresh(world, fake_stripe):
     from payments import schedules
 

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from bookings.models import Booking
+from bookings.handlers.emails import email_refund
+from bookings.models import Booking, Notification
 from events.models import OutboxEvent
 from payments import accounts, online, refunds, schedules, webhooks
 from payments.models import Payment, PaymentSchedule, Refund, WebhookEvent
@@ -157,8 +158,9 @@ def test_a_dashboard_refund_beyond_what_is_left_is_left_for_staff_and_changes_no
 
 def test_a_refund_the_gateway_cannot_find_is_acknowledged_not_retried_forever(world, fake_stripe):
     with tenant_context(world.tenant):
+        # Stripe answers 404 resource_missing (the local fake: a bare invalid request).
         assert _deliver_stripe("refund.created", "re_nowhere", "evt_nowhere").startswith(
-            "refund re_nowhere could not be fetched"
+            "refund re_nowhere refused by the gateway: "
         )
         assert WebhookEvent.objects.get(event_id="evt_nowhere").processed_at is not None
 
@@ -243,4 +245,7 @@ def test_money_paypal_takes_back_is_recorded_as_a_reversal_still_owed_and_flagge
         assert (refund.kind, refund.status, refund.amount) == ("reversal", "succeeded", TOTAL)
         fresh = Booking.objects.get(pk=booking.pk)
         assert (fresh.paid, schedules.outstanding(fresh)) == (0, TOTAL)  # not a gesture: still owed
-        assert PaymentSchedule.objects.get(booking=booking).needs_attention
+        assert PaymentSchedule.objects.get(booking=booking).needs_attention  # automatic charges paused
+        event = OutboxEvent.objects.get(aggregate_id=str(booking.pk), name="payment.refunded")
+        email_refund(event)
+        assert not Notification.objects.filter(booking=booking, kind="refund").exists()  # nothing we refunded
