@@ -529,25 +529,31 @@ def test_installments_falling_due_together_make_one_charge_and_one_email(world, 
         assert (_fresh(booking).balance, _events(booking, "payment.installment_failed")) == (0, 1)
 
 
+def _first_installment_attempt(booking: Booking, installment: Installment, key: str, **fields) -> Payment:
+    """An off-session attempt a beat run recorded for ``installment`` (its first), as ``fields`` left it."""
+    Installment.objects.filter(pk=installment.pk).update(attempts=1)
+    return Payment.objects.create(
+        booking=booking,
+        provider=P.STRIPE,
+        method="card",
+        amount=TOTAL - DEPOSIT,
+        currency="EUR",
+        installment=installment,
+        off_session=True,
+        idempotency_key=key,
+        **fields,
+    )
+
+
 def test_a_failure_learnt_elsewhere_is_dunned_by_the_next_run_not_charged_again(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         # A run's attempt failed and was recorded (by it, reconciliation or a webhook); its dunning step was not
         # taken yet (the run is between the two, or died).
-        Payment.objects.create(
-            booking=booking,
-            provider=P.STRIPE,
-            method="card",
-            amount=TOTAL - DEPOSIT,
-            currency="EUR",
-            installment=balance,
-            off_session=True,
-            status="failed",
-            failure_code="card_declined",
-            idempotency_key="installment-race",
+        _first_installment_attempt(
+            booking, balance, "installment-race", status="failed", failure_code="card_declined"
         )
-        Installment.objects.filter(pk=balance.pk).update(attempts=1)
 
         installments.charge_due_installments(today=balance.due_on)
         balance.refresh_from_db()
@@ -562,17 +568,7 @@ def test_a_charge_whose_outcome_is_unknown_pauses_charging_and_is_not_dunned(wor
         booking = confirmed_with_saved_card(world, fake_stripe)
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         # Recorded, never answered, and older than Stripe keeps its key: Stripe may have charged it.
-        lost = Payment.objects.create(
-            booking=booking,
-            provider=P.STRIPE,
-            method="card",
-            amount=TOTAL - DEPOSIT,
-            currency="EUR",
-            installment=balance,
-            off_session=True,
-            idempotency_key="installment-lost",
-        )
-        Installment.objects.filter(pk=balance.pk).update(attempts=1)
+        lost = _first_installment_attempt(booking, balance, "installment-lost")
         Payment.objects.filter(pk=lost.pk).update(
             created_at=timezone.now() - dt.timedelta(hours=25),
             updated_at=timezone.now() - dt.timedelta(hours=25),
@@ -698,17 +694,7 @@ def test_an_installment_charged_before_a_crash_is_never_charged_again(world, fak
         balance = Installment.objects.get(schedule__booking=booking, sequence=2)
         schedule = PaymentSchedule.objects.get(booking=booking)
         # The run recorded its attempt, Stripe charged the card, and the worker died before recording the answer.
-        attempt = Payment.objects.create(
-            booking=booking,
-            provider=P.STRIPE,
-            method="card",
-            amount=TOTAL - DEPOSIT,
-            currency="EUR",
-            installment=balance,
-            off_session=True,
-            idempotency_key=f"installment-{balance.pk}-1",
-        )
-        Installment.objects.filter(pk=balance.pk).update(attempts=1)
+        attempt = _first_installment_attempt(booking, balance, f"installment-{balance.pk}-1")
         accounts.gateway_for(P.STRIPE).charge_saved_method(
             amount=attempt.amount,
             currency="EUR",

@@ -53,6 +53,36 @@ def _deliver_stripe(event_type: str, refund_reference: str, event_id: str) -> st
     return webhooks.process(WebhookEvent.objects.get(event_id=event_id).pk)
 
 
+def _paid_by_paypal(world, fake_paypal, key: str) -> tuple[Booking, Payment]:
+    booking = retail_booking(world, key)
+    attempt = online.start_checkout(
+        booking, P.PAYPAL, choice="balance", return_url="https://t.example/", cancel_url="https://t.example/"
+    )
+    payment = Payment.objects.get(pk=attempt.payment_id)
+    fake_paypal.approve(payment.provider_reference)
+    return booking, online.capture_approved(payment)
+
+
+def _paypal_money_back(payment: Payment, amount: int):
+    """What PayPal's dashboard (or a dispute) does: money back from the capture, no reference of ours."""
+    return accounts.gateway_for(P.PAYPAL).refund(
+        payment_reference="",  # the dashboard knows the capture only
+        capture_reference=payment.capture_reference,
+        amount=amount,
+        currency=payment.currency,
+        idempotency_key=f"paypal-dashboard-{uuid.uuid4()}",
+    )
+
+
+def _deliver_paypal(fake_paypal, event_type: str, refund_reference: str, event_id: str) -> str:
+    body = json.dumps(
+        {"id": event_id, "event_type": event_type, "resource": {"id": refund_reference}}
+    ).encode()
+    headers = fake_paypal.sign(body, PAYPAL_KEYS["webhook_secret"])
+    assert webhooks.receive(P.PAYPAL, body, headers) == "accepted"
+    return webhooks.process(WebhookEvent.objects.get(event_id=event_id).pk)
+
+
 def _refunded_events(booking: Booking) -> int:
     return OutboxEvent.objects.filter(aggregate_id=str(booking.pk), name="payment.refunded").count()
 
@@ -177,34 +207,9 @@ def test_a_refund_of_a_payment_that_is_not_ours_is_acknowledged_and_ignored(worl
 
 def test_a_refund_made_in_paypals_dashboard_is_recorded(world, fake_paypal):
     with tenant_context(world.tenant):
-        booking = retail_booking(world, "pp")
-        attempt = online.start_checkout(
-            booking,
-            P.PAYPAL,
-            choice="balance",
-            return_url="https://t.example/",
-            cancel_url="https://t.example/",
-        )
-        payment = Payment.objects.get(pk=attempt.payment_id)
-        fake_paypal.approve(payment.provider_reference)
-        payment = online.capture_approved(payment)
-        made = accounts.gateway_for(P.PAYPAL).refund(
-            payment_reference="",  # the dashboard knows the capture only
-            capture_reference=payment.capture_reference,
-            amount=4000,
-            currency="EUR",
-            idempotency_key=f"paypal-dashboard-{uuid.uuid4()}",
-        )
-        body = json.dumps(
-            {
-                "id": "WH-EVT-DASH",
-                "event_type": "PAYMENT.CAPTURE.REFUNDED",
-                "resource": {"id": made.reference},
-            }
-        ).encode()
-        headers = fake_paypal.sign(body, PAYPAL_KEYS["webhook_secret"])
-        assert webhooks.receive(P.PAYPAL, body, headers) == "accepted"
-        webhooks.process(WebhookEvent.objects.get(event_id="WH-EVT-DASH").pk)
+        booking, payment = _paid_by_paypal(world, fake_paypal, "pp")
+        made = _paypal_money_back(payment, 4000)
+        _deliver_paypal(fake_paypal, "PAYMENT.CAPTURE.REFUNDED", made.reference, "WH-EVT-DASH")
         [refund] = Refund.objects.filter(booking=booking)
         assert (refund.kind, refund.status, refund.amount) == ("gateway", "succeeded", 4000)
         assert Booking.objects.get(pk=booking.pk).paid == TOTAL - 4000
@@ -212,35 +217,9 @@ def test_a_refund_made_in_paypals_dashboard_is_recorded(world, fake_paypal):
 
 def test_money_paypal_takes_back_is_recorded_as_a_reversal_still_owed_and_flagged(world, fake_paypal):
     with tenant_context(world.tenant):
-        booking = retail_booking(world, "rev")
-        attempt = online.start_checkout(
-            booking,
-            P.PAYPAL,
-            choice="balance",
-            return_url="https://t.example/",
-            cancel_url="https://t.example/",
-        )
-        payment = Payment.objects.get(pk=attempt.payment_id)
-        fake_paypal.approve(payment.provider_reference)
-        payment = online.capture_approved(payment)
-        taken = accounts.gateway_for(P.PAYPAL).refund(
-            payment_reference="",
-            capture_reference=payment.capture_reference,
-            amount=TOTAL,
-            currency="EUR",
-            idempotency_key=f"paypal-reversal-{uuid.uuid4()}",
-        )
-        body = json.dumps(
-            {
-                "id": "WH-EVT-REV",
-                "event_type": "PAYMENT.CAPTURE.REVERSED",
-                "resource": {"id": taken.reference},
-            }
-        ).encode()
-        assert webhooks.receive(P.PAYPAL, body, fake_paypal.sign(body, PAYPAL_KEYS["webhook_secret"])) == (
-            "accepted"
-        )
-        webhooks.process(WebhookEvent.objects.get(event_id="WH-EVT-REV").pk)
+        booking, payment = _paid_by_paypal(world, fake_paypal, "rev")
+        taken = _paypal_money_back(payment, TOTAL)
+        _deliver_paypal(fake_paypal, "PAYMENT.CAPTURE.REVERSED", taken.reference, "WH-EVT-REV")
         [refund] = Refund.objects.filter(booking=booking)
         assert (refund.kind, refund.status, refund.amount) == ("reversal", "succeeded", TOTAL)
         fresh = Booking.objects.get(pk=booking.pk)
