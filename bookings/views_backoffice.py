@@ -146,6 +146,17 @@ class ResumeChargesForm(ActionForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What was done about it (kept in the audit trail), e.g. “Customer updated the card by phone”.",
     )
+    checked_not_charged = forms.BooleanField(
+        label="I checked in the Stripe dashboard: the charge without an answer did not go through",
+        help_text="If it did, record it there instead of resuming, or the customer is charged twice.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from payments import installments
+
+        super().__init__(*args, **kwargs)
+        if not installments.unknown_outcomes(self.booking):
+            del self.fields["checked_not_charged"]
 
 
 class ResendForm(ActionForm):
@@ -277,7 +288,11 @@ def _resume_charges(request, booking: Booking, data: dict) -> str:
     from payments import installments  # written alongside; imported on use
 
     reset = installments.resume_automatic_charges(  # audited by the service
-        booking, note=data["note"], actor=request.user, request=request
+        booking,
+        note=data["note"],
+        actor=request.user,
+        request=request,
+        checked_not_charged=bool(data.get("checked_not_charged")),
     )
     return (
         f"Automatic charges of {booking.reference} resume: {reset} unpaid installment"
@@ -288,7 +303,10 @@ def _resume_charges(request, booking: Booking, data: dict) -> str:
 def _charges_paused(booking: Booking) -> bool:
     from payments.models import PaymentSchedule
 
-    return PaymentSchedule.objects.filter(booking=booking, needs_attention=True).exists()
+    return (
+        booking.status == S.CONFIRMED
+        and PaymentSchedule.objects.filter(booking=booking, needs_attention=True).exists()
+    )
 
 
 def _refund_context(booking: Booking) -> dict:

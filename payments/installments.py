@@ -11,7 +11,7 @@ Installments that fall due together are charged together: the earliest unpaid on
 one dunning track for all that is due. Runs may overlap (a redelivered task, two beats): each decision is taken
 again under the booking's row lock, and a failure is dunned once per attempt. A schedule flagged for staff
 (a request Stripe refused, a charge whose outcome is unknown, retries exhausted, money taken back in a dispute)
-is not charged automatically until staff resume it (``payments.services.resume_automatic_charges``).
+is not charged automatically until staff resume it (``resume_automatic_charges``).
 """
 
 from __future__ import annotations
@@ -134,8 +134,9 @@ def charge_installment(installment_id, today: dt.date | None = None) -> Payment 
 # The gateway refused our request itself (not the card): staff look at it; the payer is not dunned for it.
 REQUEST_REFUSED = ("request_refused",)
 # Failures that are not the card's: nobody is dunned; the schedule is flagged for staff instead. An unknown
-# outcome (reconciliation.UNKNOWN_OUTCOME) may well have been charged.
-NOT_DUNNED = (*REQUEST_REFUSED, "unknown_outcome")
+# outcome (set by reconciliation) may well have been charged.
+UNKNOWN_OUTCOME = "unknown_outcome"
+NOT_DUNNED = (*REQUEST_REFUSED, UNKNOWN_OUTCOME)
 
 
 def _unsettled_attempt(installment: Installment) -> Payment | None:
@@ -318,10 +319,24 @@ def _schedule_retry_or_give_up(
         PaymentSchedule.objects.filter(pk=installment.schedule_id).update(needs_attention=True)
 
 
-def resume_automatic_charges(booking: Booking, *, note: str, actor, request=None) -> int:
+def unknown_outcomes(booking: Booking) -> list[Payment]:
+    """Automatic charges whose outcome was never learnt (Stripe may have taken the money)."""
+    return list(
+        Payment.objects.filter(
+            booking=booking, off_session=True, status=ST.FAILED, failure_code=UNKNOWN_OUTCOME
+        )
+    )
+
+
+def resume_automatic_charges(
+    booking: Booking, *, note: str, actor, request=None, checked_not_charged: bool = False
+) -> int:
     """Staff looked at a booking whose schedule was flagged for them and let automatic charging go on: the flag
     is cleared, and the installments still unpaid start their retries afresh (a new first attempt, new emails).
-    Returns how many installments were reset. ``note`` (what was done about it) goes to the audit trail."""
+    Returns how many installments were reset. ``note`` (what was done about it) goes to the audit trail.
+
+    Refused while an automatic charge is still waiting for its answer, and, when a charge's outcome was never
+    learnt, unless staff confirm they checked at Stripe that it did not go through (else it is charged twice)."""
     note = (note or "").strip()
     if not note:
         raise DomainError(
@@ -335,6 +350,21 @@ def resume_automatic_charges(booking: Booking, *, note: str, actor, request=None
         if schedule is None or not schedule.needs_attention:
             raise ConflictError(
                 f"Automatic charges of booking {booking.reference} are not paused.", code="not_paused"
+            )
+        if Payment.objects.filter(
+            booking=booking, off_session=True, status__in=(ST.CREATED, ST.PENDING)
+        ).exists():
+            raise ConflictError(
+                "An automatic charge of this booking is still waiting for Stripe's answer; resume once it has "
+                "one (reconciliation asks every few minutes).",
+                code="charge_in_flight",
+            )
+        if unknown_outcomes(booking) and not checked_not_charged:
+            raise DomainError(
+                "A charge of this booking never got an answer: check in the Stripe dashboard that it did not go "
+                "through, and confirm it, before charging again.",
+                code="unknown_outcome",
+                fields={"checked_not_charged": ["Required: check the charge at Stripe first."]},
             )
         unpaid = [
             state.installment.pk
@@ -352,7 +382,11 @@ def resume_automatic_charges(booking: Booking, *, note: str, actor, request=None
             actor=actor,
             target=booking,
             request=request,
-            changes={"automatic_charges": ["paused", "resumed"], "note": [None, note[:500]]},
+            changes={
+                "automatic_charges": ["paused", "resumed"],
+                "note": [None, note[:500]],
+                **({"checked_not_charged_at_stripe": [None, True]} if checked_not_charged else {}),
+            },
         )
     return len(unpaid)
 
@@ -382,23 +416,35 @@ def remind_upcoming(today: dt.date | None = None, limit: int = BATCH) -> int:
             .order_by("due_on", "id")
             .values_list("pk", flat=True)[:limit]
         )
-    return sum(_remind(installment_id, today) for installment_id in upcoming)
+    reminded = 0
+    for installment_id in upcoming:
+        try:
+            reminded += _remind(installment_id)
+        except Exception:  # one booking's trouble must not hold up the others (nor the charging after it)
+            logger.exception("installment %s: no reminder sent", installment_id)
+    return reminded
 
 
-def _remind(installment_id, today: dt.date) -> int:
+def _remind(installment_id) -> int:
+    """Remind of one installment as it will be charged: with whatever else falls due that day (installments due
+    together are charged together), and not while an earlier one is still being dunned (that one leads, and its
+    retries take this one along when it falls due)."""
     with tenant_context(require_tenant_id()):
         booking_id = Installment.objects.values_list("schedule__booking_id", flat=True).get(pk=installment_id)
         booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
         installment = Installment.objects.select_related("schedule").get(pk=installment_id)  # under the lock
         if installment.reminded_for == installment.due_on or booking.status != Booking.Status.CONFIRMED:
             return 0  # another run reminded it meanwhile, or the booking changed
-        state = next(
-            state
-            for state in schedules.installment_states(booking, today)
-            if state.installment.pk == installment.pk
+        on_the_day = installment.due_on
+        leading = any(
+            1 < state.installment.sequence < installment.sequence
+            and state.outstanding > 0
+            and state.installment.dunning != D.GAVE_UP
+            for state in schedules.installment_states(booking, on_the_day)
         )
-        if state.outstanding <= 0:
-            return 0  # paid early
+        amount = _still_owed(booking, installment, on_the_day)
+        if leading or amount <= 0:
+            return 0  # an earlier one leads (reminded later, if still relevant), or paid early
         schedule = installment.schedule
         automatic = bool(schedule.payment_method_reference) and not schedule.needs_attention
         installment.reminded_for = installment.due_on
@@ -410,7 +456,7 @@ def _remind(installment_id, today: dt.date) -> int:
                 "reference": booking.reference,
                 "installment": str(installment.pk),
                 "sequence": installment.sequence,
-                "amount": state.outstanding,
+                "amount": amount,
                 "currency": booking.currency,
                 "due_on": installment.due_on.isoformat(),
                 # Charged automatically on this card; none: the payer pays from the booking page.

@@ -10,7 +10,13 @@ import logging
 from django.utils import timezone
 
 from payments import installments, online, refunds, webhooks
-from payments.gateways.base import CANCELLED, FAILED, GatewayError, GatewayPayment
+from payments.gateways.base import (
+    CANCELLED,
+    FAILED,
+    GatewayCredentialsRefused,
+    GatewayError,
+    GatewayPayment,
+)
 from payments.models import Payment, PaymentSchedule
 from tenants.context import require_tenant_id, tenant_context
 
@@ -41,13 +47,17 @@ def reconcile_unsettled(now=None) -> int:
             refunds.sync_refund(refund)
         except GatewayError as error:
             logger.warning("reconciliation: refund %s not settled (%s)", refund.pk, error.message)
+    refused: set[str] = set()
     for event in events:
+        if event.provider in refused:
+            continue  # its account's credentials were refused just now: no point asking again this run
         try:
             webhooks.process(event.pk)
-        except GatewayError as error:
-            logger.warning(
-                "reconciliation: webhook event %s not processed (%s)", event.event_id, error.message
-            )
+        except GatewayCredentialsRefused as error:
+            refused.add(event.provider)
+            logger.error("reconciliation: %s credentials refused (%s)", event.provider, error.message)
+        except Exception:  # one bad event (e.g. its gateway account removed) must not hold up the others
+            logger.exception("reconciliation: webhook event %s not processed", event.event_id)
     return len(payments) + len(pending_refunds) + len(events)
 
 
@@ -76,8 +86,6 @@ def _settle_payment(payment: Payment, now) -> None:
         online.cancel_attempt(payment)  # the payer left the page a day ago
 
 
-UNKNOWN_OUTCOME = "unknown_outcome"  # never dunned (installments.NOT_DUNNED): it may have been charged
-
 # Stripe keeps an idempotency key for 24 hours: within that, sending an attempt again replays its first outcome.
 RESEND_WITHIN = timezone.timedelta(hours=23)
 
@@ -99,7 +107,7 @@ def _settle_off_session(payment: Payment, now) -> None:
             status=FAILED,
             amount=0,
             currency="",
-            failure_code=UNKNOWN_OUTCOME,
+            failure_code=installments.UNKNOWN_OUTCOME,  # never dunned: it may have been charged
             failure_reason="No answer was recorded; check this charge in the Stripe dashboard.",
         ),
     )

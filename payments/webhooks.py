@@ -13,7 +13,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from payments import accounts, online, refunds
-from payments.gateways.base import GatewayError, GatewayEvent, GatewayUnavailable
+from payments.gateways.base import (
+    GatewayCredentialsRefused,
+    GatewayError,
+    GatewayEvent,
+    GatewayUnavailable,
+)
 from payments.models import Payment, Refund, WebhookEvent
 from tenants.context import require_tenant_id, tenant_context
 
@@ -87,8 +92,6 @@ def _refund_made_elsewhere(event: WebhookEvent) -> str:
 
 # Events about money the gateway took back itself (not a refund anyone made).
 REVERSALS = ("PAYMENT.CAPTURE.REVERSED",)
-# Our credentials refused (Stripe, PayPal): staff fix the account and the sweep processes the event again.
-AUTHENTICATION = ("authentication", "authentication_failed")
 # Events left unprocessed (a task lost, retries exhausted, credentials refused) are processed again by
 # reconciliation after this long, for as long as the gateways keep retrying deliveries themselves.
 SWEEP_AFTER = timezone.timedelta(minutes=10)
@@ -107,11 +110,9 @@ def process(webhook_event_id) -> str:
             return event.outcome
     try:
         outcome = _act_on(event)
-    except GatewayUnavailable:
-        raise
+    except (GatewayUnavailable, GatewayCredentialsRefused):
+        raise  # retried: by the task, then by the sweep (once staff have fixed the account)
     except GatewayError as error:
-        if error.code in AUTHENTICATION:
-            raise
         logger.error(
             "%s webhook %s (%s %s) refused by the gateway: %s",
             event.provider,

@@ -42,6 +42,11 @@ class GatewayRejected(GatewayError):
     """The gateway refused the request itself (HTTP 4xx other than a decline): our input or configuration."""
 
 
+class GatewayCredentialsRefused(GatewayRejected):
+    """Our account's credentials were refused (wrong, expired, revoked, or lacking a permission): nothing works
+    until staff fix the account; what failed is worth doing again after that."""
+
+
 class InvalidWebhook(GatewayError):
     """Bad or missing signature, a timestamp outside the tolerance window, or a body that is not an event."""
 

@@ -30,6 +30,7 @@ from payments.gateways.base import (
     REFUND_PENDING,
     REFUND_SUCCEEDED,
     SUCCEEDED,
+    GatewayCredentialsRefused,
     GatewayDeclined,
     GatewayError,
     GatewayEvent,
@@ -152,8 +153,11 @@ def _api_error(error: ApiException, action: str) -> GatewayError:
         return GatewayUnavailable(message, code="paypal_unavailable")
     if issue in DECLINE_ISSUES:
         return GatewayDeclined(message, code=issue.lower())
-    if status == 401:
-        return GatewayRejected(message + " (check the client id and secret)", code="authentication_failed")
+    if status in (401, 403):
+        return GatewayCredentialsRefused(
+            message + " (check the client id, the secret and the app's permissions)",
+            code="authentication_failed",
+        )
     return GatewayRejected(message, code=(issue or body.get("name") or "paypal_rejected").lower())
 
 
@@ -224,7 +228,9 @@ class PayPalGateway(PaymentGateway):
         auth = self.client.oauth_2
         try:
             if not auth.is_valid():
-                raise GatewayRejected("PayPal gave no access token for these credentials.")
+                raise GatewayCredentialsRefused(
+                    "PayPal gave no access token for these credentials.", code="authentication_failed"
+                )
         except ApiException as error:
             raise _api_error(error, "authentication") from error
         except requests.Timeout as error:

@@ -29,6 +29,7 @@ from payments.gateways.base import (
     REFUND_PENDING,
     REFUND_SUCCEEDED,
     SUCCEEDED,
+    GatewayCredentialsRefused,
     GatewayDeclined,
     GatewayEvent,
     GatewayPayment,
@@ -205,6 +206,10 @@ def translated_errors() -> Iterator[None]:
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
         raise GatewayUnavailable(
             f"Stripe is unavailable: {error.user_message or error}", code="unavailable"
+        ) from error
+    except (stripe.AuthenticationError, stripe.PermissionError) as error:
+        raise GatewayCredentialsRefused(
+            f"Stripe refused our credentials: {error.user_message or error}", code="authentication"
         ) from error
     except stripe.StripeError as error:
         # 409: the same idempotency key is being processed by a concurrent request (a retried task racing

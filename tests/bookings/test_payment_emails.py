@@ -562,16 +562,12 @@ def test_without_a_saved_card_the_reminder_asks_to_pay_by_the_day_in_the_booking
     assert "Karte" not in message.body
 
 
-def test_no_reminder_when_paid_early_for_an_agency_or_when_the_terms_send_none(world):
+def test_no_reminder_when_paid_early_or_when_the_terms_send_none(world):
     _terms(world)
     with tenant_context(world.tenant):
         paid = _confirmed_with_balance_due(world, "paid-early")
         _balance_due_in(paid, 5)
         record_offline_payment(paid, amount=BALANCE, method="cash", reference="early", actor=clerk(world))
-        trade = world.confirmed_booking("agency-upcoming")
-        Installment.objects.filter(schedule__booking=trade, sequence=2).update(
-            due_on=timezone.localdate() + dt.timedelta(days=5)
-        )
         assert installments.remind_upcoming() == 0
 
         quiet = _confirmed_with_balance_due(world, "quiet")
@@ -581,3 +577,32 @@ def test_no_reminder_when_paid_early_for_an_agency_or_when_the_terms_send_none(w
         schedule.save(update_fields=["terms"])
         assert installments.remind_upcoming() == 0
         assert not OutboxEvent.objects.filter(name="payment.installment_upcoming").exists()
+
+
+def test_the_reminder_tells_what_will_be_charged_that_day_and_waits_while_an_earlier_one_is_dunned(world):
+    with tenant_context(world.tenant):
+        PaymentTerms.objects.create(
+            name="Thirds", kind="installments", installment_count=3, balance_days_before=0, is_default=True
+        )
+        booking = services.create_booking(
+            holds=[world.hold("thirds")], lead=LEAD, channel="retail", language="en"
+        )
+        first, second, third = Installment.objects.filter(schedule__booking=booking).order_by("sequence")
+        record_offline_payment(
+            booking, amount=first.amount, method="cash", reference="1st", actor=clerk(world)
+        )
+        booking = services.confirm_booking(Booking.objects.get(pk=booking.pk))
+        today = timezone.localdate()
+        # The second is being dunned (its card was declined); the third falls due in 5 days.
+        Installment.objects.filter(pk=second.pk).update(due_on=today - dt.timedelta(days=1), dunning="failed")
+        Installment.objects.filter(pk=third.pk).update(due_on=today + dt.timedelta(days=5))
+        assert installments.remind_upcoming(today) == 0  # the second leads: its retries take the third along
+
+        # Both fall due on the same day: one reminder, for what will be charged that day.
+        Installment.objects.filter(pk=second.pk).update(due_on=today + dt.timedelta(days=5), dunning="")
+        assert installments.remind_upcoming(today) == 1
+        [event] = OutboxEvent.objects.filter(
+            name="payment.installment_upcoming", aggregate_id=str(booking.pk)
+        )
+        assert (event.payload["sequence"], event.payload["amount"]) == (2, second.amount + third.amount)
+        assert installments.remind_upcoming(today) == 0

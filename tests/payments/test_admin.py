@@ -10,6 +10,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from bookings import services
 from bookings.models import Booking
 from payments.models import ExchangeRate, GatewayAccount, Payment, PaymentTerms, Refund
 from payments.services import record_offline_payment
@@ -360,6 +361,7 @@ def test_staff_resume_paused_automatic_charges_with_a_note_and_the_installments_
         )
     booking = _paid_booking(world, "paused", amount=5000)
     with tenant_context(world.tenant):
+        booking = services.confirm_booking(booking)
         PaymentSchedule.objects.filter(booking=booking).update(needs_attention=True)
         Installment.objects.filter(schedule__booking=booking).update(
             attempts=3, attempts_dunned=3, dunning="gave_up", last_failure="Your card was declined."

@@ -583,6 +583,60 @@ def test_a_charge_whose_outcome_is_unknown_pauses_charging_and_is_not_dunned(wor
         assert Payment.objects.filter(booking=booking, off_session=True).count() == 1  # never charged again
         assert _events(booking, "payment.installment_failed") == 0  # and the payer is not told it failed
 
+        # Staff may resume only once they have checked at Stripe that it did not go through.
+        with pytest.raises(DomainError) as refused:
+            installments.resume_automatic_charges(booking, note="Looked at it", actor=None)
+        assert refused.value.code == "unknown_outcome"
+        assert PaymentSchedule.objects.get(booking=booking).needs_attention
+        installments.resume_automatic_charges(
+            booking, note="Not charged at Stripe", actor=None, checked_not_charged=True
+        )
+        installments.charge_due_installments(today=balance.due_on + dt.timedelta(days=2))
+        assert Payment.objects.filter(booking=booking, off_session=True, status="succeeded").count() == 1
+        assert _fresh(booking).balance == 0
+
+
+def test_charges_are_not_resumed_while_one_waits_for_its_answer(world, fake_stripe):
+    from core.errors import ConflictError
+
+    with tenant_context(world.tenant):
+        booking = confirmed_with_saved_card(world, fake_stripe)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+        _first_installment_attempt(booking, balance, "installment-in-flight")
+        PaymentSchedule.objects.filter(booking=booking).update(needs_attention=True)
+        with pytest.raises(ConflictError) as refused:
+            installments.resume_automatic_charges(booking, note="Card updated", actor=None)
+        assert refused.value.code == "charge_in_flight"
+        assert PaymentSchedule.objects.get(booking=booking).needs_attention
+
+
+def test_a_webhook_our_credentials_fail_on_waits_for_the_account_to_be_fixed(world, fake_stripe):
+    from payments.gateways.base import GatewayCredentialsRefused
+    from payments.models import GatewayAccount
+
+    with tenant_context(world.tenant):
+        booking = _booking(world)
+        attempt = online.start_checkout(booking, P.STRIPE)
+        _pay(fake_stripe, attempt)
+        reference = Payment.objects.get(pk=attempt.payment_id).provider_reference
+        body, headers = stripe_webhook(
+            "payment_intent.succeeded", {"id": reference, "object": "payment_intent"}, event_id="evt_keys"
+        )
+        webhooks.receive(P.STRIPE, body, headers)
+        account = GatewayAccount.objects.get(provider=P.STRIPE)
+        right_key, account.secret_key = account.secret_key, "sk_"  # revoked meanwhile
+        account.save()
+        event = WebhookEvent.objects.get(event_id="evt_keys")
+        with pytest.raises(GatewayCredentialsRefused):
+            webhooks.process(event.pk)
+        assert WebhookEvent.objects.get(pk=event.pk).processed_at is None  # not given up: left for the sweep
+
+        account.secret_key = right_key  # staff fix the account
+        account.save()
+        WebhookEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - dt.timedelta(minutes=11))
+        reconciliation.reconcile_unsettled()
+        assert WebhookEvent.objects.get(pk=event.pk).outcome == "payment succeeded"
+
 
 def test_a_request_stripe_refuses_pauses_charging_instead_of_retrying_every_hour(world, fake_stripe):
     with tenant_context(world.tenant):

@@ -162,7 +162,7 @@ def test_wrong_credentials_are_rejected(fake_paypal):
     gateway = PayPalGateway(
         client_id="", client_secret="", webhook_id="x", api_base=fake_paypal.base_url, timeout=5
     )
-    with pytest.raises(GatewayRejected, match="client id and secret"):
+    with pytest.raises(GatewayRejected, match="check the client id"):
         new_order(gateway)
 
 
