@@ -214,11 +214,16 @@ def _its_turn(booking: Booking, installment: Installment, today: dt.date) -> boo
         return False  # staff look at this booking's payments first
     if installment.next_attempt_on is not None and installment.next_attempt_on > today:
         return False
-    return not any(
+    return not _an_earlier_one_leads(booking, installment)
+
+
+def _an_earlier_one_leads(booking: Booking, installment: Installment) -> bool:
+    """An earlier installment still unpaid and not given up: its charge (and its retries) take this one along."""
+    return any(
         1 < state.installment.sequence < installment.sequence  # the first is never charged by the beat
         and state.outstanding > 0
         and state.installment.dunning != D.GAVE_UP
-        for state in schedules.installment_states(booking, today)
+        for state in schedules.installment_states(booking)
     )
 
 
@@ -435,16 +440,11 @@ def _remind(installment_id) -> int:
         installment = Installment.objects.select_related("schedule").get(pk=installment_id)  # under the lock
         if installment.reminded_for == installment.due_on or booking.status != Booking.Status.CONFIRMED:
             return 0  # another run reminded it meanwhile, or the booking changed
-        on_the_day = installment.due_on
-        leading = any(
-            1 < state.installment.sequence < installment.sequence
-            and state.outstanding > 0
-            and state.installment.dunning != D.GAVE_UP
-            for state in schedules.installment_states(booking, on_the_day)
-        )
-        amount = _still_owed(booking, installment, on_the_day)
-        if leading or amount <= 0:
-            return 0  # an earlier one leads (reminded later, if still relevant), or paid early
+        if _an_earlier_one_leads(booking, installment):
+            return 0  # reminded later, if still relevant
+        amount = _still_owed(booking, installment, installment.due_on)
+        if amount <= 0:
+            return 0  # paid early
         schedule = installment.schedule
         automatic = bool(schedule.payment_method_reference) and not schedule.needs_attention
         installment.reminded_for = installment.due_on
