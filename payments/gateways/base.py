@@ -87,9 +87,8 @@ class GatewayRefund:
     payment_reference: str = ""  # the PaymentIntent / PayPal order it belongs to, when the gateway says
     capture_reference: str = ""  # the Stripe charge / PayPal capture it returns money from
     failure_reason: str = ""
-    client_reference: str = (
-        ""  # our Refund's id, as we sent it (none: made at the gateway, e.g. its dashboard)
-    )
+    # Our Refund's id, as we sent it (none: made at the gateway, e.g. in its dashboard).
+    client_reference: str = ""
 
 
 @dataclass(frozen=True)
