@@ -26,7 +26,7 @@ from bookings.models import (
     StatusChange,
     Traveller,
 )
-from bookings.views_backoffice import money
+from core.money import format_money
 from core.pii.fields import blind_lookup
 from tenants.admin import ReadOnlyAdmin
 from tenants.admin_sites import tenant_admin_site
@@ -195,11 +195,11 @@ class BookingAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Total", ordering="total")
     def total_amount(self, obj) -> str:
-        return money(obj.total, obj.currency)
+        return format_money(obj.total, obj.currency)
 
     @admin.display(description="Balance")
     def balance_amount(self, obj) -> str:
-        return money(obj.balance, obj.currency)
+        return format_money(obj.balance, obj.currency)
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Max, Min, Sum, Value, When
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from bookings import selectors
 from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller, new_reference
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
-from core.money import Money
+from core.money import format_money
 from events.outbox import publish
 from inventory import services as inventory
 from inventory.models import Departure, Hold
@@ -151,20 +151,18 @@ def _move(booking: Booking, to: str, *, actor=None, reason: str = "", payload: d
     return booking
 
 
-def _invalid(message: str, field_name: str, code: str = "invalid") -> DomainError:
-    return DomainError(message, code=code, fields={field_name: [message]})
-
-
 def _validate_lead(lead: Lead) -> None:
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
 
     if not lead.name.strip():
-        raise _invalid("The lead customer's name is required.", "lead_name")
+        raise DomainError.for_field("The lead customer's name is required.", "lead_name")
     try:
         validate_email(lead.email.strip())
     except ValidationError:
-        raise _invalid("Enter a valid email address for the lead customer.", "lead_email") from None
+        raise DomainError.for_field(
+            "Enter a valid email address for the lead customer.", "lead_email"
+        ) from None
 
 
 def _pricing_channel(channel: str) -> str:
@@ -224,24 +222,26 @@ def create_booking(
         if existing is not None:
             return _replayed_booking(existing, holds)
     if language not in dict(settings.LANGUAGES):
-        raise _invalid(
+        raise DomainError.for_field(
             f"Unknown language {language!r}; one of {', '.join(dict(settings.LANGUAGES))}.", "language"
         )
     if channel not in Booking.Channel.values:
-        raise _invalid(f"Unknown channel {channel!r}.", "channel")
+        raise DomainError.for_field(f"Unknown channel {channel!r}.", "channel")
     if not holds:
-        raise _invalid("A booking needs at least one hold.", "holds")
+        raise DomainError.for_field("A booking needs at least one hold.", "holds")
     _validate_lead(lead)
     if on_account and agency is None:
-        raise _invalid("Only an agency books on account.", "on_account")
+        raise DomainError.for_field("Only an agency books on account.", "on_account")
     if agency is not None and not agency.can_book:
-        raise _invalid(f"{agency} cannot book at the moment ({agency.get_status_display()}).", "agency")
+        raise DomainError.for_field(
+            f"{agency} cannot book at the moment ({agency.get_status_display()}).", "agency"
+        )
     now = timezone.now()
     locked = list(
         Hold.objects.select_for_update(no_key=True).filter(pk__in=[hold.pk for hold in holds]).order_by("pk")
     )
     if len(locked) != len({hold.pk for hold in holds}):
-        raise _invalid("One of the holds does not exist.", "holds")
+        raise DomainError.for_field("One of the holds does not exist.", "holds")
     for hold in locked:
         if hold.status != Hold.Status.ACTIVE or hold.expires_at <= now:
             raise ConflictError(
@@ -250,7 +250,7 @@ def create_booking(
                 fields={"holds": [str(hold.pk)]},
             )
         if hold.agency_id != (agency.pk if agency else None):
-            raise _invalid("A hold belongs to another buyer.", "holds")
+            raise DomainError.for_field("A hold belongs to another buyer.", "holds")
         if BookingItem.objects.filter(hold=hold).exists():
             raise ConflictError(
                 "A hold is already part of a booking.", code="hold_in_use", fields={"holds": [str(hold.pk)]}
@@ -269,7 +269,7 @@ def create_booking(
     ]
     currencies = {quote.currency for quote in quotes}
     if len(currencies) != 1:
-        raise _invalid("All items of a booking are priced in one currency.", "holds")
+        raise DomainError.for_field("All items of a booking are priced in one currency.", "holds")
     booking = Booking(
         reference=new_reference(),
         channel=channel,
@@ -359,7 +359,7 @@ def _clean_traveller(values: dict, label: str) -> dict:
     """Validated, normalised traveller fields (a subset of TRAVELLER_FIELDS) ready to store."""
     unknown = set(values) - set(TRAVELLER_FIELDS)
     if unknown:
-        raise _invalid(f"{label}: unknown field(s) {', '.join(sorted(unknown))}.", "travellers")
+        raise DomainError.for_field(f"{label}: unknown field(s) {', '.join(sorted(unknown))}.", "travellers")
     cleaned = {}
     for name, value in values.items():
         if name == "date_of_birth":
@@ -367,34 +367,38 @@ def _clean_traveller(values: dict, label: str) -> dict:
                 try:
                     value = dt.date.fromisoformat(value)
                 except ValueError:
-                    raise _invalid(f"{label}: the date of birth is YYYY-MM-DD.", "travellers") from None
+                    raise DomainError.for_field(
+                        f"{label}: the date of birth is YYYY-MM-DD.", "travellers"
+                    ) from None
             if value and (isinstance(value, dt.datetime) or not isinstance(value, dt.date)):
-                raise _invalid(f"{label}: the date of birth is YYYY-MM-DD.", "travellers")
+                raise DomainError.for_field(f"{label}: the date of birth is YYYY-MM-DD.", "travellers")
             if value and value >= timezone.localdate():
-                raise _invalid(f"{label}: the date of birth must be in the past.", "travellers")
+                raise DomainError.for_field(f"{label}: the date of birth must be in the past.", "travellers")
             cleaned[name] = value.isoformat() if value else ""
         elif name == "answers":
             if not isinstance(value, dict):
-                raise _invalid(f"{label}: answers are question code → answer.", "travellers")
+                raise DomainError.for_field(f"{label}: answers are question code → answer.", "travellers")
             cleaned[name] = json.dumps(value) if value else ""
         else:
             value = (value or "").strip() if isinstance(value, str) or value is None else None
             if value is None:
-                raise _invalid(f"{label}: {name.replace('_', ' ')} is text.", "travellers")
+                raise DomainError.for_field(f"{label}: {name.replace('_', ' ')} is text.", "travellers")
             if name == "nationality":
                 value = value.upper()
                 if value and (len(value) != 2 or not value.isalpha() or not value.isascii()):
-                    raise _invalid(f"{label}: nationality is a two-letter country code.", "travellers")
+                    raise DomainError.for_field(
+                        f"{label}: nationality is a two-letter country code.", "travellers"
+                    )
             limit = Traveller._meta.get_field(name)
             limit = getattr(limit, "plain_max_length", None) or getattr(limit, "max_length", None)
             if limit and len(value) > limit:
-                raise _invalid(
+                raise DomainError.for_field(
                     f"{label}: {name.replace('_', ' ')} is at most {limit} characters.", "travellers"
                 )
             cleaned[name] = value
     for name in ("first_name", "last_name"):
         if name in cleaned and not cleaned[name]:
-            raise _invalid(f"{label} needs a first and a last name.", "travellers")
+            raise DomainError.for_field(f"{label} needs a first and a last name.", "travellers")
     return cleaned
 
 
@@ -413,7 +417,7 @@ def _add_travellers(
         label = f"Traveller {index + 1}"
         given[person.unit_code] = given.get(person.unit_code, 0) + 1
         if given[person.unit_code] > allowed.get(person.unit_code, 0):
-            raise _invalid(
+            raise DomainError.for_field(
                 f"{label} is a {person.unit_code!r}, but the booking has "
                 f"{allowed.get(person.unit_code, 0)} of those.",
                 "travellers",
@@ -491,15 +495,15 @@ def update_travellers(
             )
     changes = changes or {}
     if not changes and not add:
-        raise _invalid("Nothing to change.", "travellers")
+        raise DomainError.for_field("Nothing to change.", "travellers")
     travellers = {str(t.pk): t for t in booking.travellers.filter(pk__in=_valid_uuids(changes))}
     changed_fields: dict[str, list[str]] = {}
     for traveller_id, values in changes.items():
         traveller = travellers.get(next(iter(_valid_uuids([traveller_id])), None))
         if traveller is None:
-            raise _invalid(f"Traveller {traveller_id} is not on this booking.", "travellers")
+            raise DomainError.for_field(f"Traveller {traveller_id} is not on this booking.", "travellers")
         if not isinstance(values, dict):
-            raise _invalid(f"Traveller {traveller_id}: give the fields to change.", "travellers")
+            raise DomainError.for_field(f"Traveller {traveller_id}: give the fields to change.", "travellers")
         cleaned = _clean_traveller(values, f"Traveller {traveller.first_name} {traveller.last_name}".strip())
         for name, value in cleaned.items():
             setattr(traveller, name, value)
@@ -591,8 +595,7 @@ def confirm_booking(booking: Booking, *, actor=None, reason: str = "") -> Bookin
         _check_credit(booking)
     elif (due := amount_due_now(booking)) > 0:
         raise ConflictError(
-            f"{Money(due, booking.currency).format(translation.get_language() or 'en')} is still due; take the "
-            "payment first.",
+            f"{format_money(due, booking.currency)} is still due; take the payment first.",
             code="payment_due",
         )
     _lock_seats(booking)
@@ -665,13 +668,15 @@ def cancel_booking(
     refundable = terms.refundable
     if refundable_override is not None:
         if isinstance(refundable_override, bool) or not isinstance(refundable_override, int):
-            raise _invalid("The refundable amount is a whole number of minor units.", "refundable")
+            raise DomainError.for_field(
+                "The refundable amount is a whole number of minor units.", "refundable"
+            )
         if not 0 <= refundable_override <= booking.paid:
-            raise _invalid(
+            raise DomainError.for_field(
                 f"The refundable amount is between 0 and what was paid ({booking.paid}).", "refundable"
             )
         if not reason.strip():
-            raise _invalid("Say why the policy's refundable amount is overridden.", "reason")
+            raise DomainError.for_field("Say why the policy's refundable amount is overridden.", "reason")
         audit.record(
             audit.Action.CHANGE,
             actor=actor,
@@ -849,7 +854,7 @@ def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
         else None
     )
     if item is None:
-        raise _invalid("This item is not part of the booking.", "item")
+        raise DomainError.for_field("This item is not part of the booking.", "item")
     return item
 
 
@@ -992,9 +997,9 @@ def move_departure(
     booking = _locked_for_change(booking)
     item = _changeable(booking, item, "moved")
     if departure.pk == item.departure_id:
-        raise _invalid("The booking is already on this departure.", "departure")
+        raise DomainError.for_field("The booking is already on this departure.", "departure")
     if departure.tour_id != item.departure.tour_id:
-        raise _invalid(
+        raise DomainError.for_field(
             "A booking moves to another date of the same tour; book the other tour instead.", "departure"
         )
     _not_started(item, "moved")
@@ -1019,7 +1024,7 @@ def move_departure(
 
 def _clean_units(units) -> dict[str, int]:
     if not isinstance(units, dict) or not all(isinstance(code, str) for code in units):
-        raise _invalid('Give the new count per unit type, e.g. {"adult": 2}.', "units")
+        raise DomainError.for_field('Give the new count per unit type, e.g. {"adult": 2}.', "units")
     for code, count in units.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise DomainError(
@@ -1029,7 +1034,7 @@ def _clean_units(units) -> dict[str, int]:
             )
     cleaned = {code: count for code, count in units.items() if count}
     if not cleaned:
-        raise _invalid("A booking keeps at least one traveller; cancel it instead.", "units")
+        raise DomainError.for_field("A booking keeps at least one traveller; cancel it instead.", "units")
     return cleaned
 
 
@@ -1055,18 +1060,20 @@ def modify_booking(
     new_units = _clean_units(units)
     old_units = dict(item.units)
     if new_units == old_units:
-        raise _invalid("These are the units booked already.", "units")
+        raise DomainError.for_field("These are the units booked already.", "units")
 
     if isinstance(remove_travellers, (str, bytes)):
-        raise _invalid("Give a list of traveller ids.", "remove_travellers")
+        raise DomainError.for_field("Give a list of traveller ids.", "remove_travellers")
     leaving = [str(traveller_id) for traveller_id in remove_travellers]
     leaving_ids = set(_valid_uuids(leaving))
     if len(_valid_uuids(leaving)) != len(leaving):
-        raise _invalid("Travellers to remove are given by their ids.", "remove_travellers")
+        raise DomainError.for_field("Travellers to remove are given by their ids.", "remove_travellers")
     travellers = list(booking.travellers.all())
     unknown = leaving_ids - {str(traveller.pk) for traveller in travellers}
     if unknown:
-        raise _invalid(f"Traveller {sorted(unknown)[0]} is not on this booking.", "remove_travellers")
+        raise DomainError.for_field(
+            f"Traveller {sorted(unknown)[0]} is not on this booking.", "remove_travellers"
+        )
     other_items = [other for other in booking.items.all() if other.pk != item.pk]
     allowed = _unit_allowance(other_items)
     for code, count in new_units.items():
@@ -1081,7 +1088,7 @@ def modify_booking(
                 f"{named} {code!r} traveller(s) are named but {allowed.get(code, 0)} {code!r} would remain: "
                 f"say which {named - allowed.get(code, 0)} leave (remove_travellers)."
             )
-            raise _invalid(message, "remove_travellers")
+            raise DomainError.for_field(message, "remove_travellers")
 
     quote = _requote(booking, item, item.departure, new_units)
     hold = _swap_hold(booking, item, item.departure, new_units, "modify")

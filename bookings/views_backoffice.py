@@ -22,24 +22,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from bookings import services
 from bookings.manifest import departure_manifest, manifest_csv, manifest_filename
 from bookings.models import Booking, Document, Notification
 from core.downloads import private_download
 from core.errors import DomainError
-from core.money import Money
+from core.money import Money, format_money
 from events.models import OutboxEvent
 from inventory.models import Departure
 from tenants import audit
 
 S = Booking.Status
 MANIFEST_PERMISSIONS = ("bookings.view_booking", "bookings.view_traveller", "inventory.view_departure")
-
-
-def money(amount: int, currency: str) -> str:
-    return Money(int(amount), currency).format(translation.get_language() or "en")
 
 
 def _error_text(error: DomainError) -> str:
@@ -204,7 +200,7 @@ class RefundForm(ActionForm):
         available = refunds.refundable(self.booking)
         if amount is not None and amount > available:
             raise forms.ValidationError(
-                f"At most {money(available, self.booking.currency)}: what was paid, less refunds made or under way."
+                f"At most {format_money(available, self.booking.currency)}: what was paid, less refunds made or under way."
             )
         return amount
 
@@ -260,7 +256,7 @@ def _payment(request, booking: Booking, data: dict) -> str:
         actor=request.user,
         request=request,
     )
-    return f"Payment of {money(data['amount'], booking.currency)} recorded on {booking.reference}."
+    return f"Payment of {format_money(data['amount'], booking.currency)} recorded on {booking.reference}."
 
 
 def _refund(request, booking: Booking, data: dict) -> str:
@@ -281,7 +277,9 @@ def _refund(request, booking: Booking, data: dict) -> str:
         if offline
         else ""
     )
-    return f"Refund of {money(data['amount'], booking.currency)} requested on {booking.reference}.{later}"
+    return (
+        f"Refund of {format_money(data['amount'], booking.currency)} requested on {booking.reference}.{later}"
+    )
 
 
 def _resume_charges(request, booking: Booking, data: dict) -> str:
@@ -314,7 +312,7 @@ def _refund_context(booking: Booking) -> dict:
 
     return {
         "terms_caption": "What can be refunded",
-        "terms_rows": [("Refundable (maximum)", money(refunds.refundable(booking), booking.currency))],
+        "terms_rows": [("Refundable (maximum)", format_money(refunds.refundable(booking), booking.currency))],
     }
 
 
@@ -330,10 +328,10 @@ def _cancel_context(booking: Booking) -> dict:
         "terms": terms,
         "terms_rows": [
             ("Refund percent of the price", f"{terms.refund_percent} %"),
-            ("Charge (kept)", money(terms.charge, booking.currency)),
-            ("Credit note", money(terms.credit, booking.currency)),
-            ("Refundable of what was paid", money(terms.refundable, booking.currency)),
-            ("Paid so far", money(booking.paid, booking.currency)),
+            ("Charge (kept)", format_money(terms.charge, booking.currency)),
+            ("Credit note", format_money(terms.credit, booking.currency)),
+            ("Refundable of what was paid", format_money(terms.refundable, booking.currency)),
+            ("Paid so far", format_money(booking.paid, booking.currency)),
         ],
     }
 
@@ -490,9 +488,9 @@ def booking_summary(booking: Booking) -> list[tuple[str, str]]:
     return [
         ("Status", booking.get_status_display()),
         ("Lead customer", booking.lead_name),
-        ("Total", money(booking.total, booking.currency)),
-        ("Paid", money(booking.paid, booking.currency)),
-        ("Balance", money(booking.balance, booking.currency)),
+        ("Total", format_money(booking.total, booking.currency)),
+        ("Paid", format_money(booking.paid, booking.currency)),
+        ("Balance", format_money(booking.balance, booking.currency)),
     ]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils import translation
+
 from core.currencies import minor_units
 
 
@@ -153,3 +155,8 @@ def total(amounts: list[Money], currency: str) -> Money:
     for amount in amounts:
         result += amount
     return result
+
+
+def format_money(amount: int, currency: str) -> str:
+    """``amount`` minor units of ``currency`` written out for the reader, in the active language ("€1,250.00")."""
+    return Money(int(amount), currency).format(translation.get_language() or "en")

@@ -20,12 +20,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from bookings.manifest import spreadsheet_safe
 from core.downloads import private_download
 from core.errors import DomainError
-from core.money import Money
+from core.money import Money, format_money
 from partners import services
 from partners.models import Agency, AgencyContact, Contract, PartnerUser
 from payments import statements
@@ -105,10 +105,6 @@ STATEMENT_PERMISSION = "payments.view_payment"
 RECORD_PERMISSION = "payments.add_payment"  # finance, managers and owners (tenants.roles)
 
 
-def _money(amount: int, currency: str) -> str:
-    return Money(int(amount), currency).format(translation.get_language() or "en")
-
-
 class AgencyPaymentForm(forms.Form):
     """A bank transfer from the agency, as the bank shows it: an amount in major units of one of the currencies
     the agency owes in. The hidden key is new on each render, so a double-submitted form records one payment."""
@@ -171,9 +167,9 @@ def _statement_rows(current: statements.Statement) -> list[dict]:
     return [
         {
             "line": line,
-            "amount": _money(line.amount, line.currency),
-            "paid": _money(line.paid, line.currency),
-            "open": _money(line.open, line.currency),
+            "amount": format_money(line.amount, line.currency),
+            "paid": format_money(line.paid, line.currency),
+            "open": format_money(line.open, line.currency),
             "booking_url": reverse("admin:bookings_booking_change", args=[line.booking.pk]),
         }
         for line in current.lines
@@ -184,9 +180,9 @@ def _statement_totals(current: statements.Statement) -> list[dict]:
     return [
         {
             "currency": total.currency,
-            "amount": _money(total.amount, total.currency),
-            "paid": _money(total.paid, total.currency),
-            "open": _money(total.open, total.currency),
+            "amount": format_money(total.amount, total.currency),
+            "paid": format_money(total.paid, total.currency),
+            "open": format_money(total.open, total.currency),
         }
         for total in current.totals.values()
     ]
@@ -219,12 +215,12 @@ def agency_statement(request: HttpRequest, object_id: str, *, model_admin) -> Ht
                 form.add_service_error(error)
             else:
                 allocated = ", ".join(
-                    f"{payment.booking.reference} {_money(payment.amount, payment.currency)}"
+                    f"{payment.booking.reference} {format_money(payment.amount, payment.currency)}"
                     for payment in payments
                 )
                 messages.success(
                     request,
-                    f"{_money(data['minor_units'], data['currency'])} from {agency} recorded ({allocated}).",
+                    f"{format_money(data['minor_units'], data['currency'])} from {agency} recorded ({allocated}).",
                 )
                 return redirect(page_url)
     elif can_record and currencies:

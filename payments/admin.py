@@ -17,10 +17,9 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import translation
 
 from core.errors import DomainError
-from core.money import Money
+from core.money import format_money
 from payments import refunds as refund_services
 from payments.models import ExchangeRate, GatewayAccount, Payment, PaymentTerms, Refund, WebhookEvent
 from payments.views_backoffice import exchange_rate_import
@@ -30,10 +29,6 @@ from tenants.admin_sites import tenant_admin_site
 from tenants.routing import public_base_url
 
 SECRET_FIELDS = ("secret_key", "webhook_secret")
-
-
-def money(amount: int, currency: str) -> str:
-    return Money(int(amount), currency).format(translation.get_language() or "en")
 
 
 def webhook_url(tenant, provider: str) -> str:
@@ -273,11 +268,11 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_received(self, payment: Payment) -> str:
-        return money(payment.amount, payment.currency)
+        return format_money(payment.amount, payment.currency)
 
     @admin.display(description="Refunded", ordering="refunded")
     def refunded_amount(self, payment: Payment) -> str:
-        return money(payment.refunded, payment.currency) if payment.refunded else "–"
+        return format_money(payment.refunded, payment.currency) if payment.refunded else "–"
 
 
 class SentBackForm(forms.Form):
@@ -307,7 +302,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_refunded(self, refund: Refund) -> str:
-        return money(refund.amount, refund.currency)
+        return format_money(refund.amount, refund.currency)
 
     @admin.display(description="Paid by", ordering="payment__provider")
     def payment_provider(self, refund: Refund) -> str:
@@ -361,7 +356,8 @@ class RefundAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "title": "Record the money sent back",
             "rows": [
-                (refund, money(refund.amount, refund.currency), form) for refund, form in forms_by_refund
+                (refund, format_money(refund.amount, refund.currency), form)
+                for refund, form in forms_by_refund
             ],
             "skipped": skipped,
             "action_name": "record_sent_back",

@@ -17,11 +17,11 @@ import logging
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
-from core.money import Money
+from core.money import format_money
 from events.outbox import publish
 from payments import accounts
 from payments.gateways.base import (
@@ -42,10 +42,6 @@ MAX_REQUEST_KEY = 100
 
 
 Kind = Refund.Kind
-
-
-def _money(amount: int, currency: str) -> str:
-    return Money(amount, currency).format(translation.get_language() or "en")
 
 
 def refundable(booking: Booking) -> int:
@@ -152,8 +148,8 @@ def request_refund_locked(
     available = sum(payment.amount - payment.refunded for payment in candidates)
     if amount > available:
         message = (
-            f"{_money(amount, booking.currency)} is more than can be refunded on booking {booking.reference} "
-            f"({_money(available, booking.currency)}: what was paid, less refunds already made or under way)."
+            f"{format_money(amount, booking.currency)} is more than can be refunded on booking {booking.reference} "
+            f"({format_money(available, booking.currency)}: what was paid, less refunds already made or under way)."
         )
         raise DomainError(message, code="over_refund", fields={"amount": [message]})
     refunds, remaining = [], amount

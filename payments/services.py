@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import NoReturn
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
-from core.money import Money
+from core.money import format_money
 from events.outbox import publish
 from payments import schedules
 from payments.models import Payment
@@ -26,40 +26,34 @@ amount_due_now = schedules.amount_due_now
 PAYABLE_STATUSES = schedules.PAYABLE_STATUSES
 
 
-def _money(amount: int, currency: str) -> str:
-    return Money(amount, currency).format(translation.get_language() or "en")
-
-
-def _invalid(message: str, field_name: str, code: str = "invalid") -> DomainError:
-    return DomainError(message, code=code, fields={field_name: [message]})
-
-
 def _clean_offline_input(
     booking: Booking, amount, method: str, reference: str, currency: str | None, idempotency_key: str
 ) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise _invalid(
+        raise DomainError.for_field(
             f"The amount is a whole number of minor units of {booking.currency} (e.g. 1250 for 12.50).",
             "amount",
         )
     if amount <= 0:
-        raise _invalid("The amount received must be more than zero.", "amount")
+        raise DomainError.for_field("The amount received must be more than zero.", "amount")
     if method not in Payment.Method.values:
-        raise _invalid(
+        raise DomainError.for_field(
             f"Unknown payment method {method!r}; one of: {', '.join(Payment.Method.values)}.", "method"
         )
     if currency is not None and currency != booking.currency:
-        raise _invalid(
+        raise DomainError.for_field(
             f"Booking {booking.reference} is in {booking.currency}; record the payment in {booking.currency} "
             f"(a payment is never converted silently).",
             "currency",
         )
     if method == Payment.Method.BANK_TRANSFER and not reference:
-        raise _invalid("Enter the bank's reference of the transfer.", "reference")
+        raise DomainError.for_field("Enter the bank's reference of the transfer.", "reference")
     if len(reference) > Payment._meta.get_field("provider_reference").max_length:
-        raise _invalid("The reference is too long (255 characters at most).", "reference")
+        raise DomainError.for_field("The reference is too long (255 characters at most).", "reference")
     if len(idempotency_key) > Payment._meta.get_field("idempotency_key").max_length:
-        raise _invalid("The idempotency key is too long (100 characters at most).", "idempotency_key")
+        raise DomainError.for_field(
+            "The idempotency key is too long (100 characters at most).", "idempotency_key"
+        )
 
 
 def _replayed(
@@ -151,10 +145,10 @@ def record_offline_payment(
         )
     if amount > balance:
         raise DomainError(
-            f"{_money(amount, booking.currency)} is more than the balance of {_money(balance, booking.currency)}; "
+            f"{format_money(amount, booking.currency)} is more than the balance of {format_money(balance, booking.currency)}; "
             f"record at most the balance (an overpayment would have to be refunded).",
             code="overpayment",
-            fields={"amount": [f"At most {_money(balance, booking.currency)}."]},
+            fields={"amount": [f"At most {format_money(balance, booking.currency)}."]},
         )
     _refuse_duplicate_reference(reference)
 

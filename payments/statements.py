@@ -21,13 +21,12 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import F, Min, Q
-from django.utils import translation
 
 from bookings.models import REFERENCE_LENGTH, Booking, BookingItem
 from bookings.services import CREDIT_USING
 from core.currencies import CURRENCY_CHOICES
 from core.errors import ConflictError, DomainError
-from core.money import Money
+from core.money import format_money
 from partners.models import Agency
 from payments.models import Payment
 from payments.services import raise_duplicate_reference, save_offline_payment
@@ -155,32 +154,28 @@ def statement(agency: Agency, *, until: dt.date | None = None) -> Statement:
 # --- the agency's payment ------------------------------------------------------------------------------------------
 
 
-def _money(amount: int, currency: str) -> str:
-    return Money(amount, currency).format(translation.get_language() or "en")
-
-
-def _invalid(message: str, field_name: str) -> DomainError:
-    return DomainError(message, code="invalid", fields={field_name: [message]})
-
-
 def _clean_input(amount, currency: str, reference: str, idempotency_key: str) -> None:
     if currency not in _CURRENCIES:
-        raise _invalid(f"Unknown currency {currency!r}; give its ISO 4217 code (e.g. EUR).", "currency")
+        raise DomainError.for_field(
+            f"Unknown currency {currency!r}; give its ISO 4217 code (e.g. EUR).", "currency"
+        )
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise _invalid(
+        raise DomainError.for_field(
             f"The amount is a whole number of minor units of {currency} (e.g. 1250 for 12.50).", "amount"
         )
     if amount <= 0:
-        raise _invalid("The amount received must be more than zero.", "amount")
+        raise DomainError.for_field("The amount received must be more than zero.", "amount")
     if not reference:
-        raise _invalid("Enter the bank's reference of the transfer.", "reference")
+        raise DomainError.for_field("Enter the bank's reference of the transfer.", "reference")
     if len(reference) > REFERENCE_MAX:
-        raise _invalid(f"The reference is too long ({REFERENCE_MAX} characters at most).", "reference")
+        raise DomainError.for_field(
+            f"The reference is too long ({REFERENCE_MAX} characters at most).", "reference"
+        )
     if "/" in reference:
         # Each part is recorded as "<reference>/<booking>": a slash would make two transfers' parts ambiguous.
-        raise _invalid("The reference may not contain “/”.", "reference")
+        raise DomainError.for_field("The reference may not contain “/”.", "reference")
     if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
-        raise _invalid(
+        raise DomainError.for_field(
             f"The idempotency key is too long ({IDEMPOTENCY_KEY_MAX} characters at most).", "idempotency_key"
         )
 
@@ -318,10 +313,10 @@ def record_agency_payment(
         )
     if amount > payable:
         raise DomainError(
-            f"{_money(amount, currency)} is more than {agency} owes in {currency} ({_money(payable, currency)}); "
+            f"{format_money(amount, currency)} is more than {agency} owes in {currency} ({format_money(payable, currency)}); "
             f"record at most the open total (an overpayment would have to be refunded).",
             code="overpayment",
-            fields={"amount": [f"At most {_money(payable, currency)}."]},
+            fields={"amount": [f"At most {format_money(payable, currency)}."]},
         )
 
     payments, allocation = [], []

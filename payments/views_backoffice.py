@@ -14,19 +14,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import translation
 
 from bookings.models import Booking
 from core.errors import DomainError
-from core.money import Money
+from core.money import format_money
 from payments import fx, refunds, schedules, selectors
 from payments.models import ExchangeRate, Payment, PaymentSchedule, Refund
 
 MAX_IMPORT_BYTES = 1_000_000
-
-
-def _money(amount: int, currency: str) -> str:
-    return Money(int(amount), currency).format(translation.get_language() or "en")
 
 
 # --- exchange-rate import -----------------------------------------------------------------------------------------
@@ -112,12 +107,12 @@ def payments_panel(booking: Booking) -> dict:
     booking_refunds = selectors.refunds_of(booking)
     return {
         "ledger": [
-            ("Total", _money(ledger.total, currency)),
-            ("Paid", _money(ledger.paid, currency)),
-            ("Refunded", _money(ledger.refunded, currency)),
-            ("Balance", _money(ledger.balance, currency)),
-            ("Refundable", _money(refunds.refundable(booking), currency)),
-            ("Due now", _money(schedules.amount_due_now(booking), currency)),
+            ("Total", format_money(ledger.total, currency)),
+            ("Paid", format_money(ledger.paid, currency)),
+            ("Refunded", format_money(ledger.refunded, currency)),
+            ("Balance", format_money(ledger.balance, currency)),
+            ("Refundable", format_money(refunds.refundable(booking), currency)),
+            ("Due now", format_money(schedules.amount_due_now(booking), currency)),
         ],
         "needs_attention": bool(schedule and schedule.needs_attention),
         "installments": [
@@ -125,8 +120,8 @@ def payments_panel(booking: Booking) -> dict:
                 sequence=state.installment.sequence,
                 kind=state.installment.get_kind_display(),
                 due_on=state.installment.due_on,
-                amount=_money(state.installment.amount, currency),
-                covered=_money(state.covered, currency),
+                amount=format_money(state.installment.amount, currency),
+                covered=format_money(state.covered, currency),
                 paid=state.paid,
                 due=state.due,
                 dunning=state.installment.get_dunning_display() if state.installment.dunning else "",
@@ -135,9 +130,10 @@ def payments_panel(booking: Booking) -> dict:
             for state in states
         ],
         "payments": [
-            (payment, _money(payment.amount, payment.currency)) for payment in selectors.payments_of(booking)
+            (payment, format_money(payment.amount, payment.currency))
+            for payment in selectors.payments_of(booking)
         ],
-        "refunds": [(refund, _money(refund.amount, refund.currency)) for refund in booking_refunds],
+        "refunds": [(refund, format_money(refund.amount, refund.currency)) for refund in booking_refunds],
         # Offline parts wait for staff to send the money and record it on the refund list.
         "offline_pending": any(
             refund.status == Refund.Status.PENDING and refund.payment.provider == Payment.Provider.OFFLINE

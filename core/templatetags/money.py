@@ -1,9 +1,8 @@
 """``{% load money %}`` → ``{{ amount|money:currency }}``: minor units formatted in the active language."""
 
 from django import template
-from django.utils import translation
 
-from core.money import Money
+from core.money import format_money
 
 register = template.Library()
 
@@ -12,4 +11,4 @@ register = template.Library()
 def money(amount: int, currency: str) -> str:
     if amount is None or not currency:
         return ""
-    return Money(int(amount), currency).format(translation.get_language() or "en")
+    return format_money(amount, currency)
