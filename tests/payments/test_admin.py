@@ -390,3 +390,13 @@ def test_staff_resume_paused_automatic_charges_with_a_note_and_the_installments_
         assert AuditEvent.objects.filter(changes__note__1="Customer sent a new card by phone").exists()
     again = client.get(url, follow=True)  # no longer paused: the action is not offered
     assert "is not possible now" in _messages(again)
+
+
+def test_reminder_days_beyond_thirty_are_refused_and_nothing_is_saved(world, staff):
+    response = staff("finance").post("/admin/payments/paymentterms/add/", _terms(reminder_days_before="31"))
+    assert response.status_code == 200
+    assert "less than or equal to 30" in str(
+        response.context["adminform"].form.errors["reminder_days_before"]
+    )
+    with tenant_context(world.tenant):
+        assert not PaymentTerms.objects.exists()

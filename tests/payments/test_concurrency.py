@@ -5,7 +5,8 @@ gateways, each thread on its own database connection.
   each of them counts every payment once and gives back what is beyond the total.
 - One payment settled at once by its webhooks, the confirmation page and reconciliation: recorded once.
 - PayPal's return page loaded several times at once: captured once, never reported as failed.
-- Installment runs overlapping (a redelivered task, two beats): one charge, one dunning step, one email.
+- Installment runs overlapping (a redelivered task, two beats): one charge, one dunning step, one email; one
+  reminder.
 """
 
 from __future__ import annotations
@@ -235,3 +236,20 @@ def test_overlapping_runs_without_a_saved_card_ask_the_payer_once(world, fake_st
         assert (balance.attempts, balance.dunning) == (1, "failed")
         assert _events(booking, "payment.installment_failed") == 1
         assert not Payment.objects.filter(booking=booking, off_session=True).exists()
+
+
+def test_overlapping_reminder_runs_remind_once(world, fake_stripe):
+    with tenant_context(world.tenant):
+        booking = confirmed_with_saved_card(world, fake_stripe)
+        balance = Installment.objects.get(schedule__booking=booking, sequence=2)
+    day = balance.due_on - dt.timedelta(days=3)
+
+    def run(index: int) -> list[object]:
+        with tenant_context(world.tenant):
+            return [installments.remind_upcoming(day)]
+
+    outcomes = run_together(run, 4)
+    assert not unexpected(outcomes), unexpected(outcomes)
+    assert sorted(outcomes) == [0, 0, 0, 1]
+    with tenant_context(world.tenant):
+        assert _events(booking, "payment.installment_upcoming") == 1

@@ -609,6 +609,11 @@ def test_charges_are_not_resumed_while_one_waits_for_its_answer(world, fake_stri
         assert refused.value.code == "charge_in_flight"
         assert PaymentSchedule.objects.get(booking=booking).needs_attention
 
+        PaymentSchedule.objects.filter(booking=booking).update(needs_attention=False)
+        with pytest.raises(ConflictError) as refused:  # nothing is paused: nothing to resume
+            installments.resume_automatic_charges(booking, note="Card updated", actor=None)
+        assert refused.value.code == "not_paused"
+
 
 def test_a_webhook_our_credentials_fail_on_waits_for_the_account_to_be_fixed(world, fake_stripe):
     from payments.gateways.base import GatewayCredentialsRefused
