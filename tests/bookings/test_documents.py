@@ -24,6 +24,7 @@ from bookings import checkin, documents, invoicing, services
 from bookings.handlers import documents as handlers
 from bookings.handlers import invoices as invoice_handlers
 from bookings.models import Booking, Document, Invoice
+from core import pdf
 from events.models import OutboxEvent
 from inventory.models import Departure
 from tenants.context import tenant_context
@@ -293,6 +294,7 @@ def test_real_pdfs_of_each_kind_are_made_quickly_and_a_voucher_renders_the_same_
         booking = world.confirmed_booking("a", 3)
         invoice = invoicing.issue_invoice(booking)
         credit_note = invoicing.issue_credit_note(invoice, 100, "x")
+        pdf.warm_up()  # as every worker process does when it starts: fonts and Pango load once, not per document
 
         timings = {}
         for kind, make in (
