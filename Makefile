@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format clean-var
+.PHONY: run test browser install lint format clean-var
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -17,9 +17,15 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m tourops.launcher
 
+# The browser tests' Chromium: $CHROMIUM, else /usr/bin/chromium, else installed now; prints its path, or one
+# sentence saying what to install and fails (tests/e2e/chromium.py). `test` runs it before pytest.
+browser: install
+	@$(BIN)/python tests/e2e/chromium.py
+
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --durations=15
+	@chromium="$$($(BIN)/python tests/e2e/chromium.py)" && echo "Browser tests use $$chromium" && \
+	  CHROMIUM="$$chromium" $(BIN)/python -m pytest -n 2 --durations=15
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
-"""Browser tests: Playwright driving Debian's Chromium (no browser download here) against pytest-django's live
-server, with a real Celery worker in this process for the outbox consumers. Every page visited is saved under
-var/screenshots/."""
+"""Browser tests: Playwright driving the Chromium at $CHROMIUM (default /usr/bin/chromium; `make test` finds or
+installs one and sets it, see chromium.py) against pytest-django's live server, with a real Celery worker in this
+process for the outbox consumers. Every page visited is saved under var/screenshots/."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ def browser():
     synchronous, hence the async-unsafe permission while it is open."""
     from playwright.sync_api import sync_playwright
 
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: run `make browser` or set CHROMIUM=/path/to/chromium.", pytrace=False
+        )
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
