@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from core.errors import DomainError
+from core.locking import UPDATE, lock_rows
 from tenants import audit
 
 RECOVERY_CODE_COUNT = 10
@@ -53,7 +54,8 @@ def base32_secret(device: TOTPDevice) -> str:
 
 @transaction.atomic
 def confirm_totp_enrolment(user: User, token: str, *, request=None) -> list[str]:
-    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-id").first()
+    enrolling = lock_rows(TOTPDevice.objects.filter(user=user, confirmed=False), strength=UPDATE)
+    device = enrolling[-1] if enrolling else None  # the newest enrolment
     if device is None:
         raise DomainError("There is no enrolment in progress; start again.", code="no_enrolment")
     token = (token or "").strip().replace(" ", "")

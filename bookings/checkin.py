@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from bookings.locks import lock_bookings
 from bookings.models import REFERENCE_ALPHABET, REFERENCE_LENGTH, Booking, Traveller
 from core.errors import ConflictError, DomainError
 from tenants.context import require_tenant_id
@@ -75,8 +76,8 @@ def _split(token) -> tuple[str, str]:
 def _booking_of(token, *, lock: bool) -> Booking:
     reference, mac = _split(token)
     tenant_id = require_tenant_id()
-    bookings = Booking.objects.select_for_update(no_key=True) if lock else Booking.objects.all()
-    booking = bookings.filter(reference=reference).first()
+    bookings = Booking.objects.filter(reference=reference)
+    booking = next(iter(lock_bookings(bookings)), None) if lock else bookings.first()
     # The hash is compared even when no booking has the reference, so timing does not tell which exist.
     booking_id = booking.pk if booking is not None else uuid.UUID(int=0)
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]

@@ -34,6 +34,7 @@ from django.utils.translation import gettext
 from bookings.checkin import check_in_token, check_in_url
 from bookings.models import Booking, Document, Invoice
 from core.errors import ConflictError
+from core.locking import lock_row
 from core.pdf import render_pdf
 from payments import schedules
 from tenants.routing import public_base_url
@@ -405,9 +406,7 @@ def _voucher_pdf(booking: Booking) -> tuple[str, bytes]:
 
 def _voucher_booking(pk, *, lock: bool) -> Booking:
     bookings = Booking.objects.select_related("tenant", "agency")
-    if lock:
-        bookings = bookings.select_for_update(of=("self",), no_key=True)
-    booking = bookings.get(pk=pk)
+    booking = lock_row(bookings, pk=pk) if lock else bookings.get(pk=pk)
     if booking.status not in VOUCHER_STATUSES:
         raise ConflictError(
             f"Booking {booking.reference} is {booking.get_status_display().lower()}: vouchers are for confirmed "

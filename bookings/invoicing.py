@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from bookings.locks import lock_booking
 from bookings.models import Booking, Invoice, InvoiceSeries
 from core.errors import ConflictError, DomainError
 from core.money import round_minor
@@ -119,7 +120,7 @@ def should_be_invoiced(booking: Booking) -> bool:
 @transaction.atomic
 def issue_invoice(booking: Booking) -> Invoice:
     """The booking's invoice (issued once; asking again returns it)."""
-    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+    booking = lock_booking(booking)
     existing = current_invoice(booking)
     if existing is not None:
         return existing
@@ -168,7 +169,7 @@ def bring_up_to_date(booking: Booking, *, source: str) -> list[Invoice]:
     re-priced change, another date) is credited in full and a new one issued: an issued invoice is never edited.
     ``source`` (the event) is recorded on such a credit note. Returns what was issued; [] when nothing was due,
     so running it again, or from another consumer, issues nothing."""
-    return _bring_up_to_date(Booking.objects.select_for_update(no_key=True).get(pk=booking.pk), source=source)
+    return _bring_up_to_date(lock_booking(booking), source=source)
 
 
 def _bring_up_to_date(booking: Booking, *, source: str) -> list[Invoice]:
@@ -213,7 +214,7 @@ def credit_cancellation(
     stands after ``bring_up_to_date``, is credited down to the cancellation ``charge`` — whatever was credited
     before (goodwill) counts, so what stays invoiced is the charge the customer owes, as the agency's credit and
     the booking say. Returns what was issued."""
-    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+    booking = lock_booking(booking)
     issued = _bring_up_to_date(booking, source=source)
     invoice = current_invoice(booking)
     if invoice is None:
@@ -256,7 +257,7 @@ def issue_credit_note(
         )
     # Credit notes of one invoice are decided one at a time: under the booking's row lock (invoice rows cannot be
     # locked: FOR UPDATE needs the UPDATE privilege the runtime role does not have on them).
-    booking = Booking.objects.select_for_update(no_key=True).get(pk=invoice.booking_id)
+    booking = lock_booking(invoice.booking_id)
     if source:
         earlier = invoice.credit_notes.filter(lines__contains=[{"source": source}]).first()
         if earlier is not None:

@@ -34,10 +34,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from bookings.links import manage_token, manage_url
+from bookings.locks import lock_booking
 from bookings.models import Booking, Notification
 from bookings.selectors import first_start
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
+from core.locking import UPDATE, lock_row
 from events.models import OutboxEvent
 from tenants import audit
 from tenants.context import require_tenant_id
@@ -186,7 +188,7 @@ def queue(booking: Booking, kind: str, key: str, *, context_extra: dict | None =
     if kind == Kind.CONFIRMATION:
         # Under the booking's row lock, which the voucher's consumer holds from storing the voucher until it has
         # sent the confirmations waiting for it: one of the two always sees the other's row.
-        Booking.objects.select_for_update(no_key=True).filter(pk=booking.pk).first()
+        lock_booking(booking)
         voucher, voucher_expected = _voucher(booking)
     if voucher is None and voucher_expected:
         # The voucher's consumer sends it as soon as the voucher exists (send_waiting_confirmations); this later
@@ -301,10 +303,8 @@ def send(notification: Notification, *, context_extra: dict | None = None) -> Se
     """Send a queued notification once and record the outcome on its row (the log)."""
     # Only the notification row is locked (a duplicate task waits, then finds it sent): locking the joined booking
     # or tenant row across the SMTP call would stall the booking's services and every insert in the tenant.
-    notification = (
-        Notification.objects.select_for_update(of=("self",))
-        .select_related("booking", "booking__tenant")
-        .get(pk=notification.pk)
+    notification = lock_row(
+        Notification.objects.select_related("booking", "booking__tenant"), pk=notification.pk, strength=UPDATE
     )
     if notification.status != Notification.Status.QUEUED:
         return SendResult(notification.status)  # a redelivered task: already done

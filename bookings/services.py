@@ -22,13 +22,17 @@ from django.db.models import Case, F, Max, Min, Sum, Value, When
 from django.utils import timezone
 
 from bookings import selectors
+from bookings.locks import lock_booking
 from bookings.models import Booking, BookingItem, Consent, StatusChange, Traveller, new_reference
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
+from core.locking import lock_rows
 from core.money import format_money
 from events.outbox import publish
 from inventory import services as inventory
-from inventory.models import Departure, Hold
+from inventory.locks import lock_seats
+from inventory.models import Hold
+from partners.locks import lock_agency
 from partners.models import Agency
 from partners.selectors import contract_on
 from payments import refunds, schedules
@@ -90,13 +94,9 @@ def _actor_label(actor) -> str:
     return str(actor) if actor is not None else "system"
 
 
-def _locked(booking: Booking) -> Booking:
-    return Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
-
-
 def _locked_for(booking: Booking, to: str) -> Booking:
     """The booking locked, refused up front (nothing changed yet) if it may not become ``to``."""
-    booking = _locked(booking)
+    booking = lock_booking(booking)
     _check_transition(booking, to)
     return booking
 
@@ -107,23 +107,12 @@ def _check_transition(booking: Booking, to: str) -> None:
 
 
 def _lock_seats(booking: Booking) -> None:
-    """Lock the booking's holds, then their departures, each in id order (the inventory's lock order: holds, then
-    departures), before moving any seat: two multi-item bookings on the same departures, confirmed or cancelled at
-    once, would otherwise each lock one departure and wait for the other."""
-    hold_ids = list(
-        Hold.objects.select_for_update(of=("self",), no_key=True)
-        .filter(booking_item__booking=booking)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+    """Lock the booking's holds, then their departures, before moving any seat (two multi-item bookings on the
+    same departures, confirmed or cancelled at once, would otherwise each lock one departure and wait)."""
+    lock_seats(
+        Hold.objects.filter(booking_item__booking=booking),
+        booking.items.values_list("departure_id", flat=True),
     )
-    departure_ids = sorted(set(booking.items.values_list("departure_id", flat=True)))
-    if hold_ids and departure_ids:
-        list(
-            Departure.objects.select_for_update(of=("self",), no_key=True)
-            .filter(pk__in=departure_ids)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
 
 
 def _move(booking: Booking, to: str, *, actor=None, reason: str = "", payload: dict | None = None) -> Booking:
@@ -237,9 +226,9 @@ def create_booking(
             f"{agency} cannot book at the moment ({agency.get_status_display()}).", "agency"
         )
     now = timezone.now()
-    locked = list(
-        Hold.objects.select_for_update(no_key=True).filter(pk__in=[hold.pk for hold in holds]).order_by("pk")
-    )
+    if on_account:
+        lock_agency(agency)  # its credit decides its confirmation: the agency before the holds (core.locking)
+    locked = lock_rows(Hold.objects.filter(pk__in=[hold.pk for hold in holds]))
     if len(locked) != len({hold.pk for hold in holds}):
         raise DomainError.for_field("One of the holds does not exist.", "holds")
     for hold in locked:
@@ -477,7 +466,7 @@ def update_travellers(
     """Change named travellers' details (``changes``: traveller id → fields) and name more travellers (``add``,
     within the units booked). Travellers themselves may do it until the cut-off (``enforce_cutoff``); staff at any
     time while the booking is open. Announced in ``booking.modified`` (the voucher is issued again)."""
-    booking = _locked(booking)
+    booking = lock_booking(booking)
     if booking.status not in TRAVELLERS_EDITABLE:
         raise ConflictError(
             f"Booking {booking.reference} is {booking.get_status_display().lower()}; its travellers cannot be "
@@ -570,7 +559,7 @@ def _check_credit(booking: Booking, due: int | None = None) -> None:
     already counts in what the agency owes, so a change of it checks only the increase)."""
     # The agency row lock serialises every on-account confirmation of one agency: two agents racing for the last
     # of the credit are decided one after the other, on committed numbers.
-    agency = Agency.objects.select_for_update(no_key=True).get(pk=booking.agency_id)
+    agency = lock_agency(booking.agency_id)
     available = credit_available(agency)
     due = booking.balance if due is None else due
     if available is None:
@@ -588,6 +577,8 @@ def _check_credit(booking: Booking, due: int | None = None) -> None:
 @transaction.atomic
 def confirm_booking(booking: Booking, *, actor=None, reason: str = "") -> Booking:
     """Held seats become sold. Allowed when nothing is due now (see the module docstring)."""
+    if booking.on_account:
+        lock_agency(booking.agency_id)  # its credit decides: the agency before the booking (core.locking)
     booking = _locked_for(booking, S.CONFIRMED)
     if booking.on_account:
         if booking.currency != booking.agency.currency:
@@ -732,7 +723,7 @@ def keep_seats_for_payment(booking: Booking) -> Booking:
     """The payer has started paying online: extend the booking's holds to at least ``PAYMENT_GRACE`` from now
     (within their maximum lifetime), so the seats wait for the gateway's answer. Money arriving after the seats
     lapsed anyway is refunded automatically."""
-    booking = _locked(booking)
+    booking = lock_booking(booking)
     if booking.status not in (S.ON_HOLD, S.AWAITING_PAYMENT):
         return booking
     wanted = timezone.now() + PAYMENT_GRACE
@@ -828,12 +819,11 @@ MOVABLE = CHANGEABLE  # the name other modules know
 
 
 def _locked_for_change(booking: Booking) -> Booking:
-    """The booking locked, and for an on-account booking its agency too, before any seat: a change may need the
-    agency's credit, and confirmations lock the agency before seats (the other order deadlocked)."""
-    booking = _locked(booking)
+    """The booking locked, and for an on-account booking its agency first: a change may need the agency's
+    credit (``core.locking.LOCK_ORDER``: an agency before its bookings, both before any seat)."""
     if booking.on_account:
-        Agency.objects.select_for_update(no_key=True).filter(pk=booking.agency_id).first()
-    return booking
+        lock_agency(booking.agency_id)
+    return lock_booking(booking)
 
 
 def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
@@ -846,10 +836,16 @@ def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
         )
     item_id = next(iter(_valid_uuids([getattr(item, "pk", item)])), None)
     item = (
-        BookingItem.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("hold", "departure")
-        .filter(pk=item_id, booking=booking)
-        .first()
+        next(
+            iter(
+                lock_rows(
+                    BookingItem.objects.select_related("hold", "departure").filter(
+                        pk=item_id, booking=booking
+                    )
+                )
+            ),
+            None,
+        )
         if item_id
         else None
     )
@@ -899,15 +895,10 @@ def _lock_departures_in_order(old: Hold | None, departure) -> None:
     """Lock the old hold, then both departure rows in id order, before moving seats between them: two bookings
     moving in opposite directions at once would otherwise each hold one departure and wait for the other. (The
     hold first, as the expiry sweep does: hold, then its departure.)"""
-    if old is not None:
-        Hold.objects.select_for_update(of=("self",), no_key=True).filter(pk=old.pk).first()
-    ids = sorted({departure.pk, *([old.departure_id] if old is not None else [])})
-    list(
-        Departure.objects.select_for_update(of=("self",), no_key=True)
-        .filter(pk__in=ids)
-        .order_by("pk")
-        .values_list("pk")
-    )
+    if old is None:
+        lock_seats(Hold.objects.none(), [departure.pk])
+    else:
+        lock_seats(Hold.objects.filter(pk=old.pk), [departure.pk, old.departure_id])
 
 
 def _swap_hold(booking: Booking, item: BookingItem, departure, units: dict[str, int], purpose: str) -> Hold:

@@ -76,7 +76,11 @@ def exception_handler(exc, context):
         fields = {
             name: errors if isinstance(errors, list) else [str(errors)] for name, errors in exc.fields.items()
         }
-        return Response(error_body(exc.code, exc.message, fields), status=exc.status)
+        response = Response(error_body(exc.code, exc.message, fields), status=exc.status)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            response["Retry-After"] = str(retry_after)
+        return response
     if isinstance(exc, RequestDataTooBig):
         _roll_back(400)
         return Response(error_body("request_too_large", "The request body is too large."), status=400)

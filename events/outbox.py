@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from django.db import models, transaction
 from django.utils import timezone
 
+from core.locking import UPDATE, lock_rows
 from events.models import OutboxEvent
 from events.registry import consumers_of
 from tenants.context import require_tenant_id, tenant_context
@@ -97,12 +98,12 @@ def dispatch(
     from events.tasks import handle
 
     tenant_id = require_tenant_id()
-    pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(published_at=None)
+    pending = OutboxEvent.objects.filter(published_at=None)
     if event_ids is not None:
         pending = pending.filter(pk__in=list(event_ids))
     if older_than is not None:
         pending = pending.filter(created_at__lte=timezone.now() - older_than)
-    events = list(pending.order_by("created_at")[:limit])
+    events = lock_rows(pending.order_by("created_at")[:limit], skip_locked=True, strength=UPDATE)
     for event in events:
         for consumer_name in consumers_of(event.name):
             handle.apply_async((str(event.pk), consumer_name), headers={TENANT_HEADER: str(tenant_id)})

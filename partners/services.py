@@ -10,6 +10,8 @@ from django.db.models import Q
 
 from accounts.passwords import send_partner_invitation
 from core.errors import ConflictError, DomainError
+from core.locking import lock_row
+from partners.locks import lock_agency
 from partners.models import Agency, Contract, PartnerUser
 from tenants import audit
 from tenants.models import Membership, Tenant
@@ -62,7 +64,7 @@ def create_agency(*, actor, request=None, **fields) -> Agency:
 @transaction.atomic
 def update_agency(agency: Agency, *, actor, request=None, **changes) -> Agency:
     _unknown(changes, AGENCY_FIELDS)
-    agency = Agency.objects.select_for_update(no_key=True).get(pk=agency.pk)
+    agency = lock_agency(agency)
     if "currency" in changes and changes["currency"] != agency.currency and agency.contracts.exists():
         raise DomainError(
             "The currency of an agency with contracts cannot change: credit limits are in it.",
@@ -96,7 +98,7 @@ def add_partner_user(
 
 @transaction.atomic
 def set_partner_user_active(partner_user: PartnerUser, active: bool, *, actor, request=None) -> PartnerUser:
-    partner_user = PartnerUser.objects.select_for_update(no_key=True).get(pk=partner_user.pk)
+    partner_user = lock_row(PartnerUser, pk=partner_user.pk)
     partner_user.is_active = active
     return audit.save_audited(partner_user, actor=actor, request=request)
 
@@ -117,9 +119,7 @@ def save_contract(
     """Create (``contract`` None) or change a contract. An agency has one contract in force on any day: periods
     may not overlap (end the old one first)."""
     _unknown(fields, CONTRACT_FIELDS)
-    Agency.objects.select_for_update(no_key=True).get(
-        pk=agency.pk
-    )  # serialises contract changes of one agency
+    lock_agency(agency)  # serialises contract changes of one agency
     contract = (
         Contract(agency=agency) if contract is None else Contract.objects.get(pk=contract.pk, agency=agency)
     )

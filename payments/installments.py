@@ -24,6 +24,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
+from bookings.locks import lock_booking
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from events.outbox import publish
@@ -90,7 +91,7 @@ def charge_installment(installment_id, today: dt.date | None = None) -> Payment 
         schedule_booking = Installment.objects.values_list("schedule__booking_id", flat=True).get(
             pk=installment_id
         )
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=schedule_booking)
+        booking = lock_booking(schedule_booking)
         installment = Installment.objects.select_related("schedule").get(
             pk=installment_id
         )  # fresh, under lock
@@ -251,7 +252,7 @@ def record_failed_attempt(installment_id, today: dt.date) -> None:
     or a late answer turned it into a success."""
     with tenant_context(require_tenant_id()):
         booking_id = Installment.objects.values_list("schedule__booking_id", flat=True).get(pk=installment_id)
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
+        booking = lock_booking(booking_id)
         installment = Installment.objects.select_related("schedule").get(pk=installment_id)  # under the lock
         failed = _undunned_failure(installment)
         if failed is not None:
@@ -350,7 +351,7 @@ def resume_automatic_charges(
             fields={"note": ["Required."]},
         )
     with tenant_context(require_tenant_id()):
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+        booking = lock_booking(booking)
         schedule = PaymentSchedule.objects.filter(booking=booking).first()
         if schedule is None or not schedule.needs_attention:
             raise ConflictError(
@@ -436,7 +437,7 @@ def _remind(installment_id) -> int:
     retries take this one along when it falls due)."""
     with tenant_context(require_tenant_id()):
         booking_id = Installment.objects.values_list("schedule__booking_id", flat=True).get(pk=installment_id)
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
+        booking = lock_booking(booking_id)
         installment = Installment.objects.select_related("schedule").get(pk=installment_id)  # under the lock
         if installment.reminded_for == installment.due_on or booking.status != Booking.Status.CONFIRMED:
             return 0  # another run reminded it meanwhile, or the booking changed

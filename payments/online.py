@@ -19,8 +19,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
+from bookings.locks import lock_booking
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
+from core.locking import lock_row
 from events.outbox import publish
 from payments import accounts, refunds, schedules
 from payments.gateways.base import (
@@ -73,8 +75,8 @@ def _metadata(booking: Booking, payment: Payment) -> dict[str, str]:
 def _lock(payment_id) -> tuple[Booking, Payment]:
     """Booking row, then payment row (the order every money change takes)."""
     booking_id = Payment.objects.values_list("booking_id", flat=True).get(pk=payment_id)
-    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
-    return booking, Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
+    booking = lock_booking(booking_id)
+    return booking, lock_row(Payment, pk=payment_id)
 
 
 def apply_gateway_state(payment_id, state: GatewayPayment) -> Payment:
@@ -306,7 +308,7 @@ def start_checkout(
     if breaker(provider).state() == "open":
         raise CheckoutUnavailable(provider)
     with _step():
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+        booking = lock_booking(booking)
         gateway = accounts.gateway_for(provider)
         if not gateway.supports_currency(booking.currency):
             raise DomainError(

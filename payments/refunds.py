@@ -19,8 +19,10 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from bookings.locks import lock_booking
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
+from core.locking import lock_row, lock_rows
 from core.money import format_money
 from events.outbox import publish
 from payments import accounts
@@ -105,7 +107,7 @@ def request_refund(
     replayed = _replayed(request_key, amount, booking)
     if replayed is not None:
         return replayed
-    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+    booking = lock_booking(booking)
     replayed = _replayed(request_key, amount, booking)  # committed while we waited for the lock
     if replayed is not None:
         return replayed
@@ -126,7 +128,7 @@ def _payments_to_refund(booking: Booking, only: list[Payment] | None) -> list[Pa
     queryset = Payment.objects.filter(booking=booking, status=Payment.Status.SUCCEEDED)
     if only is not None:
         queryset = queryset.filter(pk__in=[payment.pk for payment in only])
-    locked = list(queryset.select_for_update(no_key=True).order_by("id"))  # the lock order of payment rows
+    locked = lock_rows(queryset)
     # Gateway payments go back by themselves: refund them first, newest first; offline ones need staff.
     locked.sort(key=lambda payment: payment.succeeded_at, reverse=True)
     return sorted(locked, key=lambda payment: payment.provider == Payment.Provider.OFFLINE)
@@ -236,9 +238,9 @@ def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Re
     failed (the card was closed: the money came back to the account, staff must return it another way)."""
     with tenant_context(require_tenant_id()):
         booking_id = Refund.objects.values_list("booking_id", flat=True).get(pk=refund_id)
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=booking_id)
+        booking = lock_booking(booking_id)
         refund = Refund.objects.select_related("payment").get(pk=refund_id)
-        payment = Payment.objects.select_for_update(no_key=True).get(pk=refund.payment_id)
+        payment = lock_row(Payment, pk=refund.payment_id)
         if result.reference and not refund.provider_reference:
             refund.provider_reference = result.reference
         if result.status == REFUND_SUCCEEDED and refund.status != RS.SUCCEEDED:
@@ -321,8 +323,8 @@ def record_gateway_refund(
     if ours is not None:
         return record_refund_outcome(ours.pk, result)
     with tenant_context(require_tenant_id()):
-        booking = Booking.objects.select_for_update(no_key=True).get(pk=payment.booking_id)
-        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
+        booking = lock_booking(payment.booking_id)
+        payment = lock_row(Payment, pk=payment.pk)
         known = Refund.objects.filter(payment=payment, provider_reference=result.reference).first()
         if known is None:
             waiting = Refund.objects.filter(payment=payment, status=RS.PENDING, provider_reference="")

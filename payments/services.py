@@ -13,6 +13,7 @@ from typing import NoReturn
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from bookings.locks import lock_booking
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from core.money import format_money
@@ -127,7 +128,7 @@ def record_offline_payment(
 
     # Every change of a booking's paid amount is serialised on its row: two clerks recording the last of the
     # balance at once are decided one after the other, on committed numbers.
-    booking = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
+    booking = lock_booking(booking)
     replayed = _replayed(booking, idempotency_key, amount, method, reference)  # committed while we waited
     if replayed is not None:
         return replayed

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import F, Min, Q
 
+from bookings.locks import lock_bookings
 from bookings.models import REFERENCE_LENGTH, Booking, BookingItem
 from bookings.services import CREDIT_USING
 from core.currencies import CURRENCY_CHOICES
 from core.errors import ConflictError, DomainError
 from core.money import format_money
+from partners.locks import lock_agency
 from partners.models import Agency
 from payments.models import Payment
 from payments.services import raise_duplicate_reference, save_offline_payment
@@ -292,17 +294,13 @@ def record_agency_payment(
     # Lock order (every writer of an agency's account takes it): the agency row, then its bookings by id. The
     # agency lock serialises the agency's payments (and its on-account confirmations), so two transfers are
     # allocated one after the other, on committed balances.
-    agency = Agency.objects.select_for_update(no_key=True).get(pk=agency.pk)
+    agency = lock_agency(agency)
     _serialise_reference(reference)
     replayed = _replayed(agency, idempotency_key, amount, currency, reference)  # committed while we waited
     if replayed is not None:
         return replayed
     _refuse_duplicate_reference(reference)
-    bookings = list(
-        Booking.objects.select_for_update(no_key=True)
-        .filter(_owing(), agency=agency, currency=currency)
-        .order_by("id")
-    )
+    bookings = lock_bookings(Booking.objects.filter(_owing(), agency=agency, currency=currency))
     lines = _lines(bookings)
     payable = sum(line.open for line in lines if line.open > 0)
     if payable <= 0:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from django.db import connections, transaction
 
+from core import locking
+
 if TYPE_CHECKING:
     from tenants.models import Tenant
 
@@ -50,9 +52,13 @@ def _as_uuid(tenant: Tenant | uuid.UUID | str) -> uuid.UUID:
     return tenant.pk
 
 
-def _set_database_tenant(tenant_id: uuid.UUID | None, using: str) -> None:
+def _set_database_tenant(tenant_id: uuid.UUID | None, using: str, *, entering: bool = False) -> None:
+    select = "SELECT set_config('app.tenant_id', %s, true)"
+    noting = entering and locking.order_is_checked_from_here(using)  # where the lock order is checked
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant_id) if tenant_id else ""])
+        cursor.execute(locking.noting_transaction_start(select) if noting else select, [str(tenant_id or "")])
+        if noting:
+            locking.note_transaction_start(cursor.fetchone()[-1], using)
 
 
 @contextlib.contextmanager
@@ -68,7 +74,7 @@ def tenant_context(tenant: Tenant | uuid.UUID | str, using: str = "default") -> 
     token = _current_tenant_id.set(tenant_id)
     try:
         with transaction.atomic(using=using):
-            _set_database_tenant(tenant_id, using)
+            _set_database_tenant(tenant_id, using, entering=True)
             yield tenant_id
             if nested and outer != tenant_id and not connections[using].needs_rollback:
                 # Releasing the savepoint keeps our setting: give the rest of the outer transaction its tenant

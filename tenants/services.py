@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from core.errors import DomainError
+from core.locking import UPDATE, lock_rows
 from tenants import audit
 from tenants.context import tenant_context
 from tenants.models import Domain, Membership, Tenant
@@ -126,9 +127,12 @@ def check_keeps_an_owner(
         role != Role.OWNER or not is_active
     ):
         owners = Membership.objects.filter(role=Role.OWNER, is_active=True)
-        if lock:
-            owners = owners.select_for_update()
-        if set(owners.values_list("pk", flat=True)) == {membership.pk}:
+        owner_ids = (
+            {owner.pk for owner in lock_rows(owners, strength=UPDATE)}
+            if lock
+            else set(owners.values_list("pk", flat=True))
+        )
+        if owner_ids == {membership.pk}:
             raise DomainError("A team must keep at least one active owner.", code="last_owner")
 
 
@@ -139,10 +143,10 @@ def change_member(
     # Lock this membership together with every active owner, in one statement and in primary-key order: two
     # concurrent demotions of the last two owners then queue on the same rows instead of each holding its own
     # row and waiting for the other's (a deadlock); the second one sees the first's result and is refused.
-    rows = Membership.objects.select_for_update().filter(
-        Q(pk=membership.pk) | Q(role=Role.OWNER, is_active=True)
+    rows = lock_rows(
+        Membership.objects.filter(Q(pk=membership.pk) | Q(role=Role.OWNER, is_active=True)), strength=UPDATE
     )
-    locked = next((row for row in rows.order_by("pk") if row.pk == membership.pk), None)
+    locked = next((row for row in rows if row.pk == membership.pk), None)
     if locked is None:
         raise Membership.DoesNotExist(f"No membership {membership.pk} in this tenant.")
     new_role = role or locked.role

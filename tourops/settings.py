@@ -158,6 +158,10 @@ DATABASE_RUNTIME_ROLE = DATABASES["default"]["USER"]
 _OWNER = dj_database_url.parse(DATABASE_OWNER_URL)
 DATABASE_OWNER_CREDENTIALS = {"USER": _OWNER["USER"], "PASSWORD": _OWNER["PASSWORD"]}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Row locks (core.locking): how long a writer waits for a row another holds before giving up with a retryable
+# "busy" error, and whether the global lock order is checked (a lock taken out of order raises; tests, development).
+LOCK_TIMEOUT_SECONDS = env_int("LOCK_TIMEOUT_SECONDS", 5)
+LOCK_ORDER_CHECK = env_bool("LOCK_ORDER_CHECK", DEBUG)
 
 # --- cache, sessions, broker, channel layer (all Valkey/Redis) -------------------------------------------------
 REDIS_URL = env("REDIS_URL")

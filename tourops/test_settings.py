@@ -34,6 +34,7 @@ from tourops.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; production keeps PBKDF2/Argon2
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+LOCK_ORDER_CHECK = True  # a lock taken against core.locking.LOCK_ORDER fails the test that took it
 
 DATABASES["default"]["TEST"] = {"NAME": f"test_tourops_{RUN_ID}"}  # noqa: F405 (xdist adds _gw<N>)
 for _cache in CACHES.values():  # noqa: F405

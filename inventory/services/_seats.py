@@ -1,9 +1,8 @@
 """The seat movements every capacity service shares.
 
-Lock order, followed everywhere so two writers never wait on each other in a circle: hold rows, then the departure
-row, then allotment rows. A writer that needs an allotment row first takes the departure row (``lock_departure``),
-even when it would not change it otherwise. The few that lock hold rows after the departure use SKIP LOCKED, so
-they never wait for them.
+Seats follow the global lock order (``core.locking.LOCK_ORDER``): hold rows, then the departure row, then allotment
+rows. A writer that needs an allotment row first takes the departure row (``lock_departure``), even when it would not
+change it otherwise. The few that lock hold rows after the departure use SKIP LOCKED, so they never wait for them.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from core.locking import UPDATE, lock_row, lock_rows
 from inventory.cache import bump_availability
 from inventory.models import Allotment, Departure, Hold
 
@@ -41,10 +41,17 @@ def ending_holds(queryset) -> list[EndingHold]:
     return [EndingHold(*row) for row in queryset.values_list(*_ENDING_FIELDS)]
 
 
-def lock_departure(departure_id: uuid.UUID) -> None:
-    # NO KEY UPDATE: the same lock a seat UPDATE takes, but it does not block inserts of holds referencing the row.
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {DEPARTURE_TABLE} WHERE id = %s FOR NO KEY UPDATE", [departure_id])
+def lock_ending_holds(queryset, **options) -> list[EndingHold]:
+    """Lock the holds of ``queryset`` (with ``lock_rows`` options) and return what each gives back when it ends."""
+    return [
+        EndingHold(*(getattr(hold, name) for name in _ENDING_FIELDS))
+        for hold in lock_rows(queryset, **options)
+    ]
+
+
+def lock_departure(departure_id: uuid.UUID) -> Departure:
+    """The departure row locked as a seat UPDATE would lock it (inserts of holds referencing it still go on)."""
+    return lock_row(Departure, pk=departure_id)
 
 
 def end_holds(
@@ -96,10 +103,10 @@ def end_holds(
 def expire_lazily(departure: Departure, now: dt.datetime) -> int:
     """Release this departure's holds that expired but still count as held. Rows another writer holds are skipped:
     that writer is ending them already, or they are the next one's to release."""
-    expired = ending_holds(
-        Hold.objects.select_for_update(skip_locked=True).filter(
-            departure_id=departure.id, status=Hold.Status.ACTIVE, expires_at__lte=now
-        )
+    expired = lock_ending_holds(
+        Hold.objects.filter(departure_id=departure.id, status=Hold.Status.ACTIVE, expires_at__lte=now),
+        skip_locked=True,
+        strength=UPDATE,
     )
     return end_holds(
         expired, Hold.Status.EXPIRED, now, departure.tenant_id, {departure.id: departure.tour_id}

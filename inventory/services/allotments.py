@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ConflictError, DomainError
+from core.locking import lock_row, lock_rows
 from inventory.cache import bump_availability
 from inventory.models import Allotment, Departure
 from inventory.services._seats import ALLOTMENT_TABLE, DEPARTURE_TABLE, expire_lazily, lock_departure
@@ -150,10 +151,14 @@ def release_due_allotments(now: dt.datetime | None = None, limit: int = 500) -> 
     the next run, a minute later, instead of making this one wait."""
     now = now or timezone.now()
     with transaction.atomic():
+        lapsed = Allotment.objects.filter(status=Allotment.Status.ACTIVE, release_at__lte=now)
+        departures = lock_rows(
+            Departure.objects.filter(pk__in=lapsed.values("departure_id")).order_by("pk")[:limit],
+            skip_locked=True,
+        )
         due = list(
-            Allotment.objects.select_related("departure")
-            .select_for_update(skip_locked=True, no_key=True, of=("departure",))
-            .filter(status=Allotment.Status.ACTIVE, release_at__lte=now)
+            lapsed.filter(departure__in=departures)
+            .select_related("departure")
             .order_by("departure_id")[:limit]
         )
         for allotment in due:
@@ -171,9 +176,7 @@ def resize_allotment(allotment: Allotment, seats: int) -> Allotment:
         )
     with transaction.atomic():
         lock_departure(allotment.departure_id)
-        current = (
-            Allotment.objects.select_for_update(no_key=True).select_related("departure").get(pk=allotment.pk)
-        )
+        current = lock_row(Allotment.objects.select_related("departure"), pk=allotment.pk)
         if current.status != Allotment.Status.ACTIVE:
             raise ConflictError("This allotment was released; create a new one.", code="allotment_released")
         if seats < current.used:

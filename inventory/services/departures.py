@@ -11,10 +11,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ConflictError, DomainError
+from core.locking import UPDATE, lock_rows
 from inventory.cache import bump_availability
 from inventory.models import Allotment, Closure, Departure, Hold, Schedule
 from inventory.schedules import is_nonexistent, local_to_utc, occurrences
-from inventory.services._seats import DEPARTURE_TABLE, end_holds, ending_holds, expire_lazily
+from inventory.services._seats import DEPARTURE_TABLE, end_holds, expire_lazily, lock_ending_holds
 from tours.models import Option, Tour
 from tours.search import bump_catalogue
 
@@ -265,10 +266,10 @@ def cancel_departure(departure: Departure) -> Departure:
                 f"{fresh} has {fresh.sold} seats sold; cancel those bookings first.",
                 code="departure_has_sales",
             )
-        holds = ending_holds(
-            Hold.objects.select_for_update(skip_locked=True).filter(
-                departure_id=fresh.id, status=Hold.Status.ACTIVE
-            )
+        holds = lock_ending_holds(
+            Hold.objects.filter(departure_id=fresh.id, status=Hold.Status.ACTIVE),
+            skip_locked=True,
+            strength=UPDATE,
         )
         end_holds(holds, Hold.Status.RELEASED, now, fresh.tenant_id, {fresh.id: fresh.tour_id})
         Allotment.objects.filter(departure_id=fresh.id, status=Allotment.Status.ACTIVE).update(
@@ -315,9 +316,7 @@ def add_closure(
         if option is not None:
             in_range = in_range.filter(option_id=option.id)
         # Rows locked in id order up front (a bulk UPDATE locks in scan order, which deadlocks with other writers).
-        open_ids = list(
-            in_range.order_by("id").select_for_update(of=("self",), no_key=True).values_list("id", flat=True)
-        )
+        open_ids = [departure.id for departure in lock_rows(in_range)]
         for departure in in_range.filter(held__gt=0).order_by("id"):
             expire_lazily(departure, now)  # expired holds do not keep a departure open
         # The conditions are re-checked by the UPDATE itself: a hold placed meanwhile keeps its departure open.

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
+from core.locking import UPDATE, lock_row, lock_rows
 from inventory.cache import bump_availability
 from inventory.models import Allotment, Departure, Hold
 from inventory.services._seats import (
@@ -27,6 +28,7 @@ from inventory.services._seats import (
     ending_holds,
     expire_lazily,
     lock_departure,
+    lock_ending_holds,
     seat_counts,
 )
 from inventory.services.allotments import release_lapsed_allotments
@@ -189,22 +191,14 @@ def _take_from_allotment(departure: Departure, agency: Agency, seats: int) -> tu
     if allotment_id is None or seats == 0:
         return None, 0
     lock_departure(departure.id)
+    # The share taken is computed from the block's row as it is now, locked, not from an earlier read.
+    block = lock_rows(Allotment.objects.filter(pk=allotment_id, status=Allotment.Status.ACTIVE))
+    take = min(seats, block[0].seats - block[0].used) if block else 0
+    if take <= 0:
+        return None, 0
     with connection.cursor() as cursor:
-        # One statement: the share taken is computed from the row as this UPDATE sees it, not from an earlier read.
-        cursor.execute(
-            f"""
-            WITH block AS (
-                SELECT id, LEAST(%s, seats - used) AS take FROM {ALLOTMENT_TABLE}
-                WHERE id = %s AND status = 'active' FOR NO KEY UPDATE
-            )
-            UPDATE {ALLOTMENT_TABLE} AS a SET used = a.used + block.take
-            FROM block WHERE a.id = block.id AND block.take > 0
-            RETURNING block.take
-            """,
-            [seats, allotment_id],
-        )
-        row = cursor.fetchone()
-    return (allotment_id, row[0]) if row else (None, 0)
+        cursor.execute(f"UPDATE {ALLOTMENT_TABLE} SET used = used + %s WHERE id = %s", [take, allotment_id])
+    return allotment_id, take
 
 
 def _give_back_to_allotment(allotment_id: uuid.UUID | None, seats: int) -> None:
@@ -375,9 +369,7 @@ def _hold_state_error(hold: Hold, now: dt.datetime, action: str) -> DomainError:
 
 
 def _locked(hold: Hold) -> Hold:
-    return (
-        Hold.objects.select_for_update(of=("self",), no_key=True).select_related("departure").get(pk=hold.pk)
-    )
+    return lock_row(Hold.objects.select_related("departure"), pk=hold.pk)
 
 
 def release_hold(hold: Hold) -> Hold:
@@ -458,10 +450,12 @@ def expire_holds(now: dt.datetime | None = None, limit: int = 500) -> int:
     skipped: they are ending already, or the next sweep takes them."""
     now = now or timezone.now()
     with transaction.atomic():
-        batch = ending_holds(
-            Hold.objects.select_for_update(skip_locked=True)
-            .filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
-            .order_by("expires_at")[:limit]
+        batch = lock_ending_holds(
+            Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__lte=now).order_by("expires_at")[
+                :limit
+            ],
+            skip_locked=True,
+            strength=UPDATE,
         )
         if not batch:
             return 0

@@ -231,10 +231,10 @@ def test_convert_refuses_an_expired_or_released_hold(world):
     age(world, expired)
     with tenant_context(world.tenant):
         release_hold(released)
-        for each, code in ((expired, "hold_expired"), (released, "hold_not_active")):
-            with pytest.raises(DomainError) as caught:
-                convert_hold(each)
-            assert caught.value.code == code
+    for each, code in ((expired, "hold_expired"), (released, "hold_not_active")):
+        with tenant_context(world.tenant), pytest.raises(DomainError) as caught:
+            convert_hold(each)
+        assert caught.value.code == code
     assert seats_of(world) == (50, 0, 2, 0)  # the expired hold's seats wait for the next write or sweep
     with tenant_context(world.tenant):
         expire_holds()

@@ -208,12 +208,21 @@ def webhook_receiver():
 
 def next_event(received: queue.Queue, event_type: str, order_id: str) -> tuple[bytes, dict]:
     """The next event of this type naming this order, capture or refund id (the fake is shared by the worker's
-    tests: events of orders changed just before this test's webhook was registered may still arrive)."""
+    tests: events of orders changed just before this test's webhook was registered may still arrive). Events
+    of one change are delivered concurrently, in any order: the others met on the way stay queued."""
     deadline = time.monotonic() + 15  # deliveries queue behind other tests' webhooks on the shared fake
-    while time.monotonic() < deadline:
-        body, headers = received.get(timeout=max(0.01, deadline - time.monotonic()))
-        if json.loads(body)["event_type"] == event_type and order_id.encode() in body:
-            return body, headers
+    passed_over = []
+    try:
+        while time.monotonic() < deadline:
+            body, headers = received.get(timeout=max(0.01, deadline - time.monotonic()))
+            if json.loads(body)["event_type"] == event_type and order_id.encode() in body:
+                return body, headers
+            passed_over.append((body, headers))
+    except queue.Empty:
+        pass
+    finally:
+        for event in passed_over:
+            received.put(event)
     raise AssertionError(f"no {event_type} webhook arrived")
 
 
