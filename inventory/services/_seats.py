@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import QuerySet
 
 from inventory.cache import bump_availability
 from inventory.models import Allotment, Departure, Hold
@@ -37,7 +38,7 @@ class EndingHold:
 _ENDING_FIELDS = ("id", "departure_id", "seats", "seats_from_allotment", "allotment_id")
 
 
-def ending_holds(queryset) -> list[EndingHold]:
+def ending_holds(queryset: QuerySet[Hold]) -> list[EndingHold]:
     return [EndingHold(*row) for row in queryset.values_list(*_ENDING_FIELDS)]
 
 
