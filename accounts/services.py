@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.http import HttpRequest
 
 from accounts.models import User
 from tenants import audit
 
 
 @transaction.atomic
-def update_profile(user: User, *, actor: User, request=None, **changes) -> User:
+def update_profile(user: User, *, actor: User, request: HttpRequest | None = None, **changes: str) -> User:
     """Change a user's own details (name, phone); the change is audited without the personal values."""
     allowed = {"full_name", "phone"}
     unknown = set(changes) - allowed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias, overload
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,13 +23,22 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
     return JsonResponse(error_body(code, message, fields), status=status)
 
 
-def _flatten(detail) -> list[str] | dict:
+# DRF's error detail made plain: messages, lists of such, or names mapped to such.
+_Flat: TypeAlias = "list[str] | list[_Flat] | dict[str, _Flat]"
+
+
+@overload
+def _flatten(detail: dict) -> dict[str, _Flat]: ...
+@overload
+def _flatten(detail: object) -> _Flat: ...
+def _flatten(detail: object) -> _Flat:
     if isinstance(detail, dict):
         return {key: _flatten(value) for key, value in detail.items()}
     if isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):
             return [str(item) for item in detail]
-        return [_flatten(item) for item in detail]
+        nested: list[_Flat] = [_flatten(item) for item in detail]
+        return nested
     return [str(detail)]
 
 
@@ -36,12 +47,13 @@ def _validation_error(exc: exceptions.ValidationError) -> Response:
     if not isinstance(detail, dict):
         messages = _flatten(detail)
         return Response(
-            error_body("invalid", " ".join(messages) if isinstance(messages, list) else "Invalid."), 400
+            error_body("invalid", " ".join(map(str, messages)) if isinstance(messages, list) else "Invalid."),
+            400,
         )
     fields = _flatten(detail)
     general = fields.pop("non_field_errors", None)
     if general:
-        message = " ".join(general)
+        message = " ".join(map(str, general))
     else:
         names = ", ".join(sorted(fields))
         message = f"Some fields are invalid: {names}." if names else "The request is invalid."

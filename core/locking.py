@@ -191,7 +191,7 @@ def lock_rows(
         table = connection.ops.quote_name(model._meta.db_table)
         # The table name is our model's, quoted; the only value is a parameter.
         ours = RawSQL(_ROW_IS_OURS_SQL.format(table=table), [trail.first_transaction_id])  # noqa: S611
-        queryset = queryset.annotate(lock_row_is_ours=ours)
+        queryset = queryset.annotate(lock_row_is_ours=ours)  # type: ignore[assignment]  # the same rows
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('lock_timeout', %s, true)", [f"{int(settings.LOCK_TIMEOUT_SECONDS * 1000)}ms"]
@@ -226,8 +226,11 @@ def lock_row(
         else queryset_or_model._default_manager.all()
     )
     rows = lock_rows(queryset.filter(**lookup), strength=strength)
+    # Every concrete model has its own DoesNotExist and MultipleObjectsReturned (the stubs cannot know it of M).
     if not rows:
-        raise queryset.model.DoesNotExist(f"No {queryset.model._meta.verbose_name} matches {lookup}.")
+        raise queryset.model.DoesNotExist(  # type: ignore[attr-defined]
+            f"No {queryset.model._meta.verbose_name} matches {lookup}."
+        )
     if len(rows) > 1:
-        raise queryset.model.MultipleObjectsReturned(f"{len(rows)} rows match {lookup}.")
+        raise queryset.model.MultipleObjectsReturned(f"{len(rows)} rows match {lookup}.")  # type: ignore[attr-defined]
     return rows[0]

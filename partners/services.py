@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from functools import partial
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 
+from accounts.models import User
 from accounts.passwords import send_partner_invitation
 from core.errors import ConflictError, DomainError
 from core.locking import lock_row
@@ -39,7 +43,7 @@ CONTRACT_FIELDS = {
 }
 
 
-def _unknown(changes: dict, allowed: set[str]) -> None:
+def _unknown(changes: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise DomainError(
@@ -50,7 +54,7 @@ def _unknown(changes: dict, allowed: set[str]) -> None:
 
 
 @transaction.atomic
-def create_agency(*, actor, request=None, **fields) -> Agency:
+def create_agency(*, actor: User | None, request: HttpRequest | None = None, **fields: Any) -> Agency:
     _unknown(fields, AGENCY_FIELDS)
     if Agency.objects.filter(legal_name__iexact=fields.get("legal_name", "")).exists():
         raise ConflictError(
@@ -62,7 +66,9 @@ def create_agency(*, actor, request=None, **fields) -> Agency:
 
 
 @transaction.atomic
-def update_agency(agency: Agency, *, actor, request=None, **changes) -> Agency:
+def update_agency(
+    agency: Agency, *, actor: User | None, request: HttpRequest | None = None, **changes: Any
+) -> Agency:
     _unknown(changes, AGENCY_FIELDS)
     agency = lock_agency(agency)
     if "currency" in changes and changes["currency"] != agency.currency and agency.contracts.exists():
@@ -78,7 +84,13 @@ def update_agency(agency: Agency, *, actor, request=None, **changes) -> Agency:
 
 @transaction.atomic
 def add_partner_user(
-    agency: Agency, *, email: str, actor, full_name: str = "", is_agency_admin: bool = False, request=None
+    agency: Agency,
+    *,
+    email: str,
+    actor: User | None,
+    full_name: str = "",
+    is_agency_admin: bool = False,
+    request: HttpRequest | None = None,
 ) -> PartnerUser:
     """Give a person (found or created by email, without a password until they set one) access as a booker of
     ``agency``. Staff and bookers are kept apart: one person is not both in the same tenant."""
@@ -97,13 +109,17 @@ def add_partner_user(
 
 
 @transaction.atomic
-def set_partner_user_active(partner_user: PartnerUser, active: bool, *, actor, request=None) -> PartnerUser:
+def set_partner_user_active(
+    partner_user: PartnerUser, active: bool, *, actor: User | None, request: HttpRequest | None = None
+) -> PartnerUser:
     partner_user = lock_row(PartnerUser, pk=partner_user.pk)
     partner_user.is_active = active
     return audit.save_audited(partner_user, actor=actor, request=request)
 
 
-def _overlapping(agency: Agency, valid_from: dt.date, valid_to: dt.date | None, exclude=None):
+def _overlapping(
+    agency: Agency, valid_from: dt.date, valid_to: dt.date | None, exclude: uuid.UUID | None = None
+) -> QuerySet[Contract]:
     contracts = Contract.objects.filter(agency=agency).filter(
         Q(valid_to__isnull=True) | Q(valid_to__gte=valid_from)
     )
@@ -114,7 +130,12 @@ def _overlapping(agency: Agency, valid_from: dt.date, valid_to: dt.date | None, 
 
 @transaction.atomic
 def save_contract(
-    agency: Agency, contract: Contract | None = None, *, actor, request=None, **fields
+    agency: Agency,
+    contract: Contract | None = None,
+    *,
+    actor: User | None,
+    request: HttpRequest | None = None,
+    **fields: Any,
 ) -> Contract:
     """Create (``contract`` None) or change a contract. An agency has one contract in force on any day: periods
     may not overlap (end the old one first)."""

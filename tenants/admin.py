@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -13,6 +14,13 @@ from tenants.admin_sites import platform_admin_site, tenant_admin_site
 from tenants.context import tenant_context
 from tenants.models import AuditEvent, Domain, Membership, PlatformAuditEvent, Tenant
 from tenants.roles import Role
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+    _ModelAdminMixinBase = admin.ModelAdmin  # a mixin for model admins: its super() calls reach ModelAdmin
+else:
+    _ModelAdminMixinBase = object
 
 
 def adopt_saved(obj, saved) -> None:
@@ -96,7 +104,7 @@ class AuditedInlinesAdmin(AuditedModelAdmin):
         formset.save_m2m()
 
 
-class ServiceErrorsAsFormErrors:
+class ServiceErrorsAsFormErrors(_ModelAdminMixinBase):
     """Some rules can only be checked by the service against the live row (seats held right now, overlapping
     contracts), so their DomainError surfaces in ``save_model``/``save_formset``, after form validation. The admin
     write is then rolled back as a whole and the same POST is validated again with the error attached to the form,
@@ -112,11 +120,13 @@ class ServiceErrorsAsFormErrors:
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change=change, **kwargs)
-        error = getattr(request, "_service_error", None)
-        if error is None:
+        found: DomainError | None = getattr(request, "_service_error", None)
+        if found is None:
             return form_class
+        error = found  # not None, also inside the class below (mypy does not narrow into it)
 
-        class FormWithServiceError(form_class):
+        # mypy cannot check a base class chosen at run time: the admin's own form class for this request.
+        class FormWithServiceError(form_class):  # type: ignore[misc, valid-type]
             def clean(self):
                 data = super().clean()
                 placed = False
@@ -143,14 +153,15 @@ def _flatten(error: DomainError) -> str:
 
 
 class MembershipForm(forms.ModelForm):
-    actor = None  # set per request by MembershipAdmin.get_form
+    actor: User | None = None  # set per request by MembershipAdmin.get_form
 
     class Meta:
         model = Membership
         fields = ["role", "is_active"]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean returns
         current = self.instance.role if self.instance.pk else None
         try:
             services.check_may_assign(self.actor, data.get("role") or current, current)
@@ -189,7 +200,8 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = MembershipAddForm if obj is None else MembershipForm
-        form_class = super().get_form(request, obj, change=change, **kwargs)
+        # modelform_factory subclasses the form given in kwargs["form"]
+        form_class = cast(type[MembershipForm], super().get_form(request, obj, change=change, **kwargs))
         form_class.actor = request.user
         return form_class
 

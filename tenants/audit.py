@@ -3,7 +3,7 @@ context and to the platform audit log outside one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models
 
@@ -14,6 +14,7 @@ from tenants.models import AuditEvent, AuditRecord, PlatformAuditEvent
 
 Action = AuditRecord.Action
 _MASK = "(encrypted)"
+_M = TypeVar("_M", bound=models.Model)
 
 
 def client_ip(request) -> str | None:
@@ -69,7 +70,7 @@ def record(
     return model.objects.create(**fields)
 
 
-def save_audited(instance: models.Model, *, actor, request=None) -> models.Model:
+def save_audited(instance: _M, *, actor, request=None) -> _M:
     """Validate (``full_clean``: a DomainError with field errors on bad input), save and record the change with
     before/after values. For services whose write is "these fields, validated"; seat movements and the like have
     their own services."""

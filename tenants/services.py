@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpRequest
 
 from core.errors import DomainError
 from core.locking import UPDATE, lock_rows
@@ -13,6 +16,9 @@ from tenants import audit
 from tenants.context import tenant_context
 from tenants.models import Domain, Membership, Tenant
 from tenants.roles import Role
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 @transaction.atomic
@@ -26,8 +32,8 @@ def create_tenant(
     default_language: str,
     host: str,
     owner_email: str,
-    actor=None,
-    request=None,
+    actor: User | None = None,
+    request: HttpRequest | None = None,
 ) -> Tenant:
     """A tenant with its primary domain and its first owner (created if the email is new)."""
     tenant = Tenant(
@@ -55,7 +61,7 @@ def create_tenant(
     return tenant
 
 
-def find_or_create_user(email: str, full_name: str = ""):
+def find_or_create_user(email: str, full_name: str = "") -> User:
     """The user with this email, or a new one without a password (they set one through the emailed link).
     A malformed address is a DomainError with field errors."""
     User = get_user_model()
@@ -74,11 +80,11 @@ def find_or_create_user(email: str, full_name: str = ""):
     return user
 
 
-def _actor_role(actor) -> str | None:
+def _actor_role(actor: User | None) -> str | None:
     return actor.current_role if actor is not None else Role.OWNER  # None: platform or system action
 
 
-def check_may_assign(actor, role: str, current: str | None = None) -> None:
+def check_may_assign(actor: User | None, role: str | None, current: str | None = None) -> None:
     actor_role = _actor_role(actor)
     if actor_role not in (Role.OWNER, Role.MANAGER):
         raise DomainError("Only an owner or a manager can manage the team.", code="permission_denied")
@@ -89,7 +95,9 @@ def check_may_assign(actor, role: str, current: str | None = None) -> None:
 
 
 @transaction.atomic
-def add_member(*, email: str, role: str, actor, full_name: str = "", request=None) -> Membership:
+def add_member(
+    *, email: str, role: str, actor: User | None, full_name: str = "", request: HttpRequest | None = None
+) -> Membership:
     """Give a person (found or created by email) a role in the current tenant."""
     if role not in Role.values:
         raise DomainError(f"Unknown role {role!r}.", code="invalid", fields={"role": ["Unknown role."]})
@@ -138,7 +146,12 @@ def check_keeps_an_owner(
 
 @transaction.atomic
 def change_member(
-    membership: Membership, *, actor, role: str | None = None, is_active: bool | None = None, request=None
+    membership: Membership,
+    *,
+    actor: User | None,
+    role: str | None = None,
+    is_active: bool | None = None,
+    request: HttpRequest | None = None,
 ) -> Membership:
     # Lock this membership together with every active owner, in one statement and in primary-key order: two
     # concurrent demotions of the last two owners then queue on the same rows instead of each holding its own

@@ -10,6 +10,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -269,7 +270,7 @@ OTP_TOTP_ISSUER = "tourops"
 OTP_TOTP_THROTTLE_FACTOR = 1
 
 # --- REST API -------------------------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": env_list(
         "API_AUTHENTICATION_CLASSES",
         "accounts.api_auth.TenantJWTAuthentication,accounts.api_auth.TenantSessionAuthentication",

@@ -42,7 +42,11 @@ def _take_one_use(promo: PromoCode, at: dt.datetime) -> bool:
 
 
 def _check_reference(reference: str) -> None:
-    if not isinstance(reference, str) or not reference.strip() or len(reference) > _REFERENCE_MAX:
+    if (
+        not isinstance(reference, str)
+        or not reference.strip()
+        or (_REFERENCE_MAX is not None and len(reference) > _REFERENCE_MAX)
+    ):
         message = f"A reference of 1 to {_REFERENCE_MAX} characters is required."
         raise DomainError(message, code="invalid_reference", fields={"reference": [message]})
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.apps import apps
+from django.db import models
 
 from core.pii.crypto import ciphertext_key_id, primary_key_id
 from core.pii.fields import Ciphertext, EncryptedTextField
 
 
-def encrypted_fields() -> dict[type, list[EncryptedTextField]]:
-    found: dict[type, list[EncryptedTextField]] = {}
+def encrypted_fields() -> dict[type[models.Model], list[EncryptedTextField]]:
+    found: dict[type[models.Model], list[EncryptedTextField]] = {}
     for model in apps.get_models():
         fields = [field for field in model._meta.concrete_fields if isinstance(field, EncryptedTextField)]
         if fields:

@@ -12,8 +12,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
+from django.db.models import QuerySet
 
 from core.locking import UPDATE, lock_row, lock_rows
 from inventory.cache import bump_availability
@@ -37,11 +39,11 @@ class EndingHold:
 _ENDING_FIELDS = ("id", "departure_id", "seats", "seats_from_allotment", "allotment_id")
 
 
-def ending_holds(queryset) -> list[EndingHold]:
+def ending_holds(queryset: QuerySet[Hold]) -> list[EndingHold]:
     return [EndingHold(*row) for row in queryset.values_list(*_ENDING_FIELDS)]
 
 
-def lock_ending_holds(queryset, **options) -> list[EndingHold]:
+def lock_ending_holds(queryset: QuerySet[Hold], **options: Any) -> list[EndingHold]:
     """Lock the holds of ``queryset`` (with ``lock_rows`` options) and return what each gives back when it ends."""
     return [
         EndingHold(*(getattr(hold, name) for name in _ENDING_FIELDS))

@@ -7,7 +7,9 @@ is changed after the departure row is locked (the lock order of ``_seats``).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
+from typing import TypeGuard
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -21,7 +23,7 @@ from inventory.services._seats import ALLOTMENT_TABLE, DEPARTURE_TABLE, expire_l
 from partners.models import Agency
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -197,7 +199,7 @@ def resize_allotment(allotment: Allotment, seats: int) -> Allotment:
     return current
 
 
-def release_lapsed_allotments(departure_id, now: dt.datetime) -> int:
+def release_lapsed_allotments(departure_id: uuid.UUID, now: dt.datetime) -> int:
     """Release this departure's allotments whose release time has passed (the beat task does it every few
     minutes; a write on the departure must not wait for it, or an agency would keep using a lapsed block and
     general sale would be refused seats that availability already shows as free)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
+from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
@@ -23,14 +25,14 @@ from tours.search import bump_catalogue
 GENERATION_HORIZON_DAYS = 183
 
 
-def departures_changed(tenant_id, tour_id) -> None:
+def departures_changed(tenant_id: uuid.UUID, tour_id: uuid.UUID) -> None:
     """Departures appeared, closed or reopened: availability answers and search listings (which filter on open
     departures) are both out of date once this commits."""
     bump_availability(tenant_id, tour_id)
     bump_catalogue(tenant_id)
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -124,7 +126,9 @@ def create_schedule(
     )
 
 
-def _closed_dates(tour_id, option_id, first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
+def _closed_dates(
+    tour_id: uuid.UUID, option_id: uuid.UUID, first: dt.date, last: dt.date
+) -> list[tuple[dt.date, dt.date]]:
     return list(
         Closure.objects.filter(tour_id=tour_id, start_date__lte=last, end_date__gte=first)
         .filter(Q(option__isnull=True) | Q(option_id=option_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -38,8 +39,9 @@ from tours.models import Channel, Option, UnitType
 OPTION_TABLE = Option._meta.db_table
 UNIT_TYPE_TABLE = UnitType._meta.db_table
 HOLD_TABLE = Hold._meta.db_table
+_IDEMPOTENCY_KEY_MAX = Hold._meta.get_field("idempotency_key").max_length
 
-DEFAULT_HOLD_TTL_SECONDS = {Channel.RETAIL: 900, Channel.TRADE: 3600}
+DEFAULT_HOLD_TTL_SECONDS: dict[str, int] = {Channel.RETAIL: 900, Channel.TRADE: 3600}
 # A hold is a short promise: however often it is extended, it never lives longer than this after it was placed.
 DEFAULT_HOLD_MAX_LIFETIME_SECONDS = 4 * 3600
 IDEMPOTENCY_CONSTRAINT = "hold_unique_idempotency_key"
@@ -93,7 +95,7 @@ def _booking_rules(option_id: uuid.UUID) -> tuple[dict[str, UnitRule], int, int 
     return rules, rows[0][6], rows[0][7]
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -113,7 +115,7 @@ def validate_hold_request(
         fields["agency"] = "Trade holds are placed for a partner agency."
     if not isinstance(idempotency_key, str) or not idempotency_key.strip():
         fields["idempotency_key"] = "An idempotency key is required."
-    elif len(idempotency_key) > Hold._meta.get_field("idempotency_key").max_length:
+    elif _IDEMPOTENCY_KEY_MAX is not None and len(idempotency_key) > _IDEMPOTENCY_KEY_MAX:
         fields["idempotency_key"] = "At most 100 characters."
     if ttl is not None and (not _is_count(ttl) or not 0 < ttl <= hold_max_lifetime_seconds()):
         fields["ttl"] = f"Seconds between 1 and {hold_max_lifetime_seconds()}."
@@ -249,7 +251,8 @@ def _insert_hold(hold: Hold) -> bool:
                 hold.channel,
                 hold.agency_id,
                 hold.allotment_id,
-                Jsonb(hold.units),
+                # psycopg adapts Jsonb; django-stubs types cursor parameters as builtin values only.
+                Jsonb(hold.units),  # type: ignore[list-item]
                 hold.seats,
                 hold.seats_from_allotment,
                 hold.idempotency_key,
@@ -332,7 +335,7 @@ def place_hold(
         allotment_id, from_allotment = (None, 0)
         if agency is not None:
             allotment_id, from_allotment = _take_from_allotment(departure, agency, request.seats)
-            if from_allotment:
+            if allotment_id is not None and from_allotment:
                 _record_allotment_use(hold, allotment_id, from_allotment)
         taken = _take_general_sale(departure, request.seats, from_allotment, now)
         if not taken and release_lapsed_allotments(departure.id, now):

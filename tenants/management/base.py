@@ -19,5 +19,6 @@ class TenantCommand(BaseCommand):
         with tenant_context(tenant):
             return self.handle_tenant(tenant, *args, **options)
 
-    def handle_tenant(self, tenant, *args, **options):
+    # ``tenant`` is positional-only: ``options`` holds the --tenant slug under the same name.
+    def handle_tenant(self, tenant: Tenant, /, *args, **options):
         raise NotImplementedError

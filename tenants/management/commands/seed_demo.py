@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import urllib.request
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -55,7 +56,8 @@ from tours.sanitize import sanitize_description
 
 DEMO_PASSWORD = "tourops-demo-2026"
 
-DEMO_TENANTS = [
+# Demo data as plain dicts of mixed values, read by key.
+DEMO_TENANTS: list[dict[str, Any]] = [
     {
         "slug": "sahara",
         "name": "Sahara Trails DMC",
@@ -191,7 +193,7 @@ class Command(BaseCommand):
 # option; the other prices derive from it. Text is in the tenant's default language, with one translation.
 
 WEEKDAYS_ALL = 127
-CATALOGUES = {
+CATALOGUES: dict[str, dict[str, Any]] = {
     "sahara": {
         "translation": "en",
         "time_zone": "Africa/Casablanca",
