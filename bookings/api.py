@@ -177,7 +177,7 @@ class BookingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
-        return self._detail(services.confirm_booking(self.get_object(), actor=request.user))
+        return self._detail(services.confirm_booking(self.get_object(), actor=request.user, request=request))
 
     @extend_schema(
         tags=["bookings"],
@@ -197,6 +197,7 @@ class BookingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             actor=request.user,
             reason=data["reason"],
             refundable_override=data.get("refundable"),
+            request=request,
         )
         return self._detail(booking)
 
@@ -233,7 +234,12 @@ class BookingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         booking = services.move_departure(
-            self.get_object(), data["item"], data["departure"], actor=request.user, reason=data["reason"]
+            self.get_object(),
+            data["item"],
+            data["departure"],
+            actor=request.user,
+            reason=data["reason"],
+            request=request,
         )
         return self._detail(booking)
 

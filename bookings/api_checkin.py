@@ -8,7 +8,7 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bookings import checkin
+from bookings.services import checkin
 from tenants.permissions import HasApiAccess, IsTenantMember
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from bookings import notifications
 from bookings.models import Notification
-from bookings.services import expire_lapsed_bookings
+from bookings.services import expire_lapsed_bookings, notifications
 from tenants.context import require_tenant_id, tenant_context
 from tenants.jobs import for_each_active_tenant
 

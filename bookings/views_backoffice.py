@@ -148,7 +148,7 @@ class ResumeChargesForm(ActionForm):
     )
 
     def __init__(self, *args, **kwargs):
-        from payments import installments
+        from payments.services import installments
 
         super().__init__(*args, **kwargs)
         if not installments.unknown_outcomes(self.booking):
@@ -193,7 +193,7 @@ class RefundForm(ActionForm):
             self.initial["idempotency_key"] = f"backoffice:{uuid.uuid4()}"
 
     def clean_amount(self):
-        from payments import refunds
+        from payments.services import refunds
 
         amount = self.minor_units("amount")
         # Said on the field at once; the service decides again under the booking's lock (a refund made meanwhile).
@@ -239,14 +239,14 @@ def _move(request, booking: Booking, data: dict) -> str:
 
 
 def _resend(request, booking: Booking, data: dict) -> str:
-    from bookings import notifications  # written alongside; imported on use
+    from bookings.services import notifications
 
     notifications.resend(booking, data["kind"], actor=request.user)  # audited by the service
     return f"The “{Notification.Kind(data['kind']).label}” email is on its way again."
 
 
 def _payment(request, booking: Booking, data: dict) -> str:
-    from payments import services as payments  # written alongside; imported on use
+    from payments.services import offline as payments
 
     payments.record_offline_payment(  # audited by the service
         booking,
@@ -260,7 +260,7 @@ def _payment(request, booking: Booking, data: dict) -> str:
 
 
 def _refund(request, booking: Booking, data: dict) -> str:
-    from payments import refunds  # written alongside; imported on use
+    from payments.services import refunds
 
     parts = refunds.request_refund(  # audited by the service
         booking,
@@ -283,7 +283,7 @@ def _refund(request, booking: Booking, data: dict) -> str:
 
 
 def _resume_charges(request, booking: Booking, data: dict) -> str:
-    from payments import installments  # written alongside; imported on use
+    from payments.services import installments
 
     reset = installments.resume_automatic_charges(  # audited by the service
         booking,
@@ -308,7 +308,7 @@ def _charges_paused(booking: Booking) -> bool:
 
 
 def _refund_context(booking: Booking) -> dict:
-    from payments import refunds
+    from payments.services import refunds
 
     return {
         "terms_caption": "What can be refunded",
@@ -317,7 +317,7 @@ def _refund_context(booking: Booking) -> dict:
 
 
 def _refundable(booking: Booking) -> bool:
-    from payments import refunds
+    from payments.services import refunds
 
     return refunds.refundable(booking) > 0
 

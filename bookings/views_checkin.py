@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts import mfa
-from bookings import checkin
+from bookings.services import checkin
 from core.errors import DomainError
 
 TEMPLATE = "bookings/check_in.html"

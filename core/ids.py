@@ -4,6 +4,7 @@ are not guessable or global counters (they stay valid if tables are later distri
 import os
 import time
 import uuid
+from collections.abc import Iterable
 
 
 def uuid7() -> uuid.UUID:
@@ -15,3 +16,14 @@ def uuid7() -> uuid.UUID:
     value |= 0b10 << 62  # RFC 4122 variant
     value |= rand & ((1 << 62) - 1)
     return uuid.UUID(int=value)
+
+
+def valid_uuids(values: Iterable[object]) -> list[str]:
+    """The values that are UUIDs, as canonical strings (ids from a request: the rest could never match a row)."""
+    valid = []
+    for value in values:
+        try:
+            valid.append(str(uuid.UUID(str(value))))
+        except ValueError:
+            continue
+    return valid

@@ -1,13 +1,9 @@
 from django.contrib import admin, messages
-from django.db import transaction
-from django.utils import timezone
 
+from events import outbox
 from events.models import DeadLetter, OutboxEvent
-from events.tasks import handle
 from tenants.admin import ReadOnlyAdmin
 from tenants.admin_sites import tenant_admin_site
-from tenants.context import require_tenant_id
-from tourops.celery import TENANT_HEADER
 
 
 @admin.register(OutboxEvent, site=tenant_admin_site)
@@ -35,19 +31,9 @@ class DeadLetterAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Requeue the consumer for the selected events", permissions=["change"])
     def retry(self, request, queryset):
-        tenant_id = str(require_tenant_id())
-        letters = list(queryset.filter(resolved_at=None))
-
-        def requeue():
-            for letter in letters:
-                handle.apply_async(
-                    (str(letter.event_id), letter.consumer), headers={TENANT_HEADER: tenant_id}
-                )
-
-        transaction.on_commit(requeue)  # only once this request's changes are committed
-        queryset.filter(pk__in=[letter.pk for letter in letters]).update(resolved_at=timezone.now())
+        requeued = outbox.requeue_dead_letters(queryset)
         self.message_user(
             request,
-            f"Requeued {len(letters)} consumer run(s); a run that fails again leaves a new entry here.",
+            f"Requeued {requeued} consumer run(s); a run that fails again leaves a new entry here.",
             messages.SUCCESS,
         )

@@ -14,14 +14,15 @@ import logging
 import uuid
 from collections.abc import Iterable
 
+from celery import current_task
 from django.db import models, transaction
 from django.utils import timezone
 
 from core.locking import UPDATE, lock_rows
-from events.models import OutboxEvent
+from events.models import DeadLetter, OutboxEvent
 from events.registry import consumers_of
+from tenants import tasking
 from tenants.context import require_tenant_id, tenant_context
-from tourops.celery import TENANT_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -75,17 +76,13 @@ def _request_relay(tenant_id: uuid.UUID, event_ids: list[uuid.UUID]) -> None:
             return
         except Exception:  # noqa: BLE001 - fall back to the relay task (and the sweep behind it)
             logger.warning("could not dispatch %s in the worker; asking the relay", event_ids, exc_info=True)
-    from events.tasks import relay
-
     try:
-        relay.apply_async(([str(pk) for pk in event_ids],), headers={TENANT_HEADER: str(tenant_id)})
+        tasking.enqueue("events.relay", [str(pk) for pk in event_ids], tenant_id=tenant_id)
     except Exception:  # noqa: BLE001 - the broker is down: the sweep publishes the event later
         logger.warning("could not request the relay of %s; the sweep will", event_ids)
 
 
 def _in_a_worker_task() -> bool:
-    from celery import current_task
-
     request = getattr(current_task, "request", None)
     return bool(request is not None and request.id and not request.called_directly and not request.is_eager)
 
@@ -95,8 +92,6 @@ def dispatch(
 ):
     """Queue the consumers of unpublished events (the given ones, or the oldest pending ones) and mark them
     published. Runs in the current tenant's transaction; returns how many events it published."""
-    from events.tasks import handle
-
     tenant_id = require_tenant_id()
     pending = OutboxEvent.objects.filter(published_at=None)
     if event_ids is not None:
@@ -106,7 +101,22 @@ def dispatch(
     events = lock_rows(pending.order_by("created_at")[:limit], skip_locked=True, strength=UPDATE)
     for event in events:
         for consumer_name in consumers_of(event.name):
-            handle.apply_async((str(event.pk), consumer_name), headers={TENANT_HEADER: str(tenant_id)})
+            tasking.enqueue("events.handle", str(event.pk), consumer_name, tenant_id=tenant_id)
     if events:
         OutboxEvent.objects.filter(pk__in=[event.pk for event in events]).update(published_at=timezone.now())
     return len(events)
+
+
+def requeue_dead_letters(letters: models.QuerySet[DeadLetter]) -> int:
+    """Run the consumers of these dead letters again (still at most once per event, once this transaction
+    commits) and mark the letters resolved; a run that fails again leaves a new letter. Returns how many."""
+    tenant_id = require_tenant_id()
+    unresolved = list(letters.filter(resolved_at=None))
+
+    def requeue() -> None:
+        for letter in unresolved:
+            tasking.enqueue("events.handle", str(letter.event_id), letter.consumer, tenant_id=tenant_id)
+
+    transaction.on_commit(requeue)
+    DeadLetter.objects.filter(pk__in=[letter.pk for letter in unresolved]).update(resolved_at=timezone.now())
+    return len(unresolved)

@@ -28,7 +28,7 @@ from core.errors import DomainError
 from core.money import Money, format_money
 from partners import services
 from partners.models import Agency, AgencyContact, Contract, PartnerUser
-from payments import statements
+from payments.services import statements
 from tenants import audit
 from tenants.admin import AuditedInlinesAdmin, ServiceErrorsAsFormErrors, adopt_saved
 from tenants.admin_sites import tenant_admin_site

@@ -20,8 +20,8 @@ from django.urls import path, reverse
 
 from core.errors import DomainError
 from core.money import format_money
-from payments import refunds as refund_services
 from payments.models import ExchangeRate, GatewayAccount, Payment, PaymentTerms, Refund, WebhookEvent
+from payments.services import refunds as refund_services
 from payments.views_backoffice import exchange_rate_import
 from tenants import audit
 from tenants.admin import AuditedModelAdmin, ReadOnlyAdmin

@@ -18,13 +18,14 @@ from rest_framework.views import APIView
 
 from bookings.models import Booking
 from core.errors import DomainError
-from payments import refunds, schedules, selectors
+from payments import selectors
 from payments.serializers import (
     IDEMPOTENCY_KEY_MAX,
     BookingPaymentsSerializer,
     RefundCreatedSerializer,
     RefundRequestSerializer,
 )
+from payments.services import refunds, schedules
 from tenants.permissions import HasApiAccess, IsTenantMember, partner_of, scope_to_partner
 
 VIEW_PERMISSION = "payments.view_payment"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from payments.models import Payment, Refund
-from payments.refunds import MAX_REQUEST_KEY
+from payments.services.refunds import MAX_REQUEST_KEY
 
 
 class PaymentSerializer(serializers.ModelSerializer):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments import installments, reconciliation, refunds, webhooks
 from payments.gateways.base import GatewayUnavailable
+from payments.services import installments, reconciliation, refunds, webhooks
 from tenants.context import tenant_bound
 from tenants.jobs import for_each_active_tenant
 

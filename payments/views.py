@@ -9,10 +9,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.http import client_ip
-from payments import webhooks
-from payments.accounts import GatewayNotConfigured
 from payments.gateways.base import GatewayUnavailable, InvalidWebhook
+from payments.gateways.tenant_accounts import GatewayNotConfigured
 from payments.models import GatewayAccount
+from payments.services import webhooks
 from tenants.middleware import outside_request_transaction
 
 logger = logging.getLogger(__name__)

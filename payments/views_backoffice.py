@@ -18,8 +18,9 @@ from django.urls import reverse
 from bookings.models import Booking
 from core.errors import DomainError
 from core.money import format_money
-from payments import fx, refunds, schedules, selectors
+from payments import selectors
 from payments.models import ExchangeRate, Payment, PaymentSchedule, Refund
+from payments.services import fx, refunds, schedules
 
 MAX_IMPORT_BYTES = 1_000_000
 

@@ -3,8 +3,8 @@ the change it follows: rendering takes a few hundred milliseconds and must not h
 
 from __future__ import annotations
 
-from bookings import documents, notifications
 from bookings.models import Booking, Invoice
+from bookings.services import documents, notifications
 from core.errors import ConflictError
 from events.registry import consumer
 

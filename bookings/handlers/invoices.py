@@ -4,10 +4,9 @@ missing and the others find nothing to do. PDFs are made elsewhere, from ``invoi
 
 from __future__ import annotations
 
-from bookings import invoicing
 from bookings.models import Booking
+from bookings.services import invoicing
 from events.registry import consumer
-from payments.models import Refund
 
 
 def _booking(event) -> Booking:
@@ -36,29 +35,3 @@ def cancellation_credit_note(event) -> None:
         charge=int(event.payload.get("charge") or 0),
         details={"refund_percent": event.payload.get("refund_percent")},
     )
-
-
-@consumer("payment.refunded", name="bookings.goodwill_credit_note")
-def goodwill_credit_note(event) -> None:
-    """Money given back as a gesture lowers what the customer is charged: the invoice is credited by as much
-    (at most what is left to credit), once per refund. A cancellation's refund is covered by the cancellation's
-    own credit note, and a surplus (paid twice, or for a lapsed booking) was never invoiced."""
-    if event.payload.get("kind") not in Refund.Kind.gestures():
-        return
-    booking = _booking(event)
-    invoicing.bring_up_to_date(booking, source=f"payment.refunded:{event.pk}")
-    invoice = invoicing.current_invoice(booking)
-    if invoice is None:
-        return  # not invoiced (never confirmed): nothing to credit
-    amount = min(int(event.payload["amount"]), invoice.total - invoicing.credited_so_far(invoice))
-    if amount > 0:
-        invoicing.issue_credit_note(
-            invoice,
-            amount,
-            (
-                f"Goodwill refund on booking {booking.reference}"
-                if event.payload.get("kind") == Refund.Kind.GOODWILL
-                else f"Refund on booking {booking.reference} (made at the payment provider)"
-            ),
-            source=f"payment.refunded:{event.payload['refund']}",
-        )

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from bookings import services
 from bookings.models import Booking, Document, Traveller
 from bookings.selectors import first_start
-from payments.schedules import PAYABLE_STATUSES, amount_due_now, outstanding
+from payments.services.schedules import PAYABLE_STATUSES, amount_due_now, outstanding
 from tours.models import TourTranslation, UnitType
 
 S = Booking.Status

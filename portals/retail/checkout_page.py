@@ -10,8 +10,9 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy
 
 from bookings.models import Booking
-from payments import accounts, online, schedules
+from payments.gateways import tenant_accounts
 from payments.models import Installment, Payment
+from payments.services import online, schedules
 
 K = Installment.Kind
 KIND_LABELS = {
@@ -79,8 +80,8 @@ def offer(booking: Booking) -> Offer:
 def providers_for(booking: Booking) -> list[str]:
     """The tenant's gateways that take this booking's currency, Stripe first."""
     result = []
-    for provider in accounts.configured_providers():
-        if accounts.gateway_for(provider).supports_currency(booking.currency):
+    for provider in tenant_accounts.configured_providers():
+        if tenant_accounts.gateway_for(provider).supports_currency(booking.currency):
             result.append(provider)
     return result
 

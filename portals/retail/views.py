@@ -21,7 +21,7 @@ from bookings.selectors import find_booking
 from core.downloads import private_download
 from core.errors import ConflictError, DomainError
 from core.http import client_ip
-from payments.schedules import amount_due_now
+from payments.services.schedules import amount_due_now
 from portals.retail import booking_page
 from portals.retail.forms import FindBookingForm, TravellerForm
 from portals.retail.throttle import LOOKUP_WINDOW_SECONDS, lookup_allowed

@@ -24,9 +24,9 @@ from bookings.links import manage_token
 from bookings.models import Booking
 from core.errors import DomainError
 from core.http import client_ip
-from payments import online, schedules
 from payments.gateways.base import GatewayError
 from payments.models import Payment
+from payments.services import online, schedules
 from portals.retail import booking_page, checkout_page, throttle
 from portals.retail.views import _booking, private_page
 from tenants.context import require_tenant_id, tenant_context

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import User
-from bookings import checkin, services
+from bookings import services
 from bookings.models import Traveller
+from bookings.services import checkin
 from partners.models import PartnerUser
 from tenants.context import tenant_context
 from tests.api.conftest import Api, staff_api

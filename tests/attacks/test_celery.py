@@ -15,8 +15,9 @@ from django.db import connection, connections
 from tenants.context import current_tenant_id, tenant_context
 from tenants.models import Membership
 from tenants.roles import Role
+from tenants.tasking import TENANT_HEADER
 from tests.factories import make_member
-from tourops.celery import TENANT_HEADER, app
+from tourops.celery import app
 
 TIMEOUT = 10
 

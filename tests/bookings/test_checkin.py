@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
-from bookings import checkin, services
-from bookings.services import TravellerDetails
+from bookings import services
+from bookings.services import TravellerDetails, checkin
 from core.errors import DomainError
 from tenants.context import tenant_context
 from tests.accounts.helpers import client_for

@@ -20,10 +20,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from fontTools.misc import timeTools as font_times
 
-from bookings import checkin, documents, invoicing, services
+from bookings import services
 from bookings.handlers import documents as handlers
 from bookings.handlers import invoices as invoice_handlers
 from bookings.models import Booking, Document, Invoice
+from bookings.services import checkin, documents, invoicing
 from core import pdf
 from events.models import OutboxEvent
 from inventory.models import Departure
@@ -453,7 +454,7 @@ def _wait_for_documents(world: World, booking: Booking, kinds: set[str]) -> None
 def test_through_the_outbox_a_confirmation_and_a_cancellation_leave_their_documents(
     worker, fake_pdf, monkeypatch
 ):
-    from bookings import notifications
+    from bookings.services import notifications
 
     monkeypatch.setattr(notifications, "VOUCHER_BACKSTOP_SECONDS", 1)
     world = World()

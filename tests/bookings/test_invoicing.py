@@ -8,9 +8,10 @@ import pytest
 from django.db import ProgrammingError, connections, transaction
 from django.utils import timezone
 
-from bookings import invoicing, services
+from bookings import services
 from bookings.handlers import invoices as handlers
 from bookings.models import Booking, Invoice
+from bookings.services import invoicing
 from core.errors import DomainError
 from events.models import OutboxEvent
 from tenants.context import tenant_context

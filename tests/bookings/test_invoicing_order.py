@@ -65,7 +65,7 @@ def _net_invoiced(booking: Booking) -> int:
 
 @pytest.fixture
 def world(monkeypatch):
-    monkeypatch.setattr("bookings.documents.render_pdf", lambda template, context: b"%PDF-fake")
+    monkeypatch.setattr("bookings.services.documents.render_pdf", lambda template, context: b"%PDF-fake")
     world = World()
     with tenant_context(world.tenant):
         # Five days ahead: the 50 % tier, so the cancellation keeps half of the price.
@@ -161,7 +161,7 @@ def test_invoices_announce_themselves_for_their_pdf_in_their_own_transaction(wor
 
 
 def test_a_goodwill_credit_before_a_cancellation_still_leaves_the_charge_invoiced(world):
-    from bookings import invoicing
+    from bookings.services import invoicing
 
     with tenant_context(world.tenant):
         booking, _events = _run(
@@ -178,7 +178,7 @@ def test_a_goodwill_credit_before_a_cancellation_still_leaves_the_charge_invoice
 
 
 def test_a_goodwill_credit_is_carried_over_when_a_change_replaces_the_invoice(world):
-    from bookings import invoicing
+    from bookings.services import invoicing
 
     with tenant_context(world.tenant):
         booking, _events = _run(

@@ -14,11 +14,12 @@ from django.utils import timezone
 
 from bookings import services
 from bookings.models import Booking
-from bookings.services import TravellerDetails
+from bookings.services import TravellerDetails, credit
 from core.errors import ConflictError, DomainError
 from events.models import OutboxEvent
+from inventory import services as inventory_services
 from inventory.services import place_hold
-from payments.services import record_offline_payment
+from payments.services.offline import record_offline_payment
 from tenants.context import tenant_context
 from tests.bookings.world import LEAD, World
 from tests.catalogue import make_agency, make_contract, make_departure
@@ -87,14 +88,14 @@ def test_two_multi_item_bookings_on_the_same_departures_confirm_at_once(monkeypa
             agency=other,
             on_account=True,
         )
-    convert = services.inventory.convert_hold
+    convert = inventory_services.convert_hold
 
     def slow_convert(hold):
         converted = convert(hold)
         time.sleep(0.3)  # between two departures: the window in which the other booking took the second one
         return converted
 
-    monkeypatch.setattr(services.inventory, "convert_hold", slow_convert)
+    monkeypatch.setattr(inventory_services, "convert_hold", slow_convert)
     barrier = threading.Barrier(2)
 
     def confirm(booking):
@@ -111,14 +112,14 @@ def test_changing_an_on_account_booking_while_the_agency_confirms_another_does_n
     with tenant_context(world.tenant):
         first = world.confirmed_booking("m", adults=2)
         second = world.trade_booking("c", 2)
-    credit_available = services.credit_available
+    credit_available = credit.credit_available
 
     def slow_credit(agency, on=None):
         available = credit_available(agency, on)
         time.sleep(0.5)  # the confirmation holds the agency row here
         return available
 
-    monkeypatch.setattr(services, "credit_available", slow_credit)
+    monkeypatch.setattr(credit, "credit_available", slow_credit)
 
     def modify():
         time.sleep(0.15)  # after the confirmation took the agency

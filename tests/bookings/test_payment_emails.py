@@ -12,17 +12,19 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from bookings import notifications, services
-from bookings.handlers import emails as consumers
+from bookings import services
+from bookings.handlers import emails as booking_consumers
 from bookings.links import manage_token
 from bookings.models import Booking, Notification
+from bookings.services import notifications
 from events.models import OutboxEvent
 from events.outbox import publish
 from events.registry import consumers_of
-from payments import installments, online, refunds
+from payments import handlers as consumers
 from payments.gateways.base import REFUND_SUCCEEDED, SUCCEEDED, GatewayPayment, GatewayRefund
 from payments.models import Installment, Payment, PaymentTerms
-from payments.services import record_offline_payment
+from payments.services import installments, online, refunds
+from payments.services.offline import record_offline_payment
 from tenants.context import tenant_context
 from tests.bookings.world import LEAD, World
 from tests.payments.helpers import TOTAL, clerk
@@ -493,7 +495,7 @@ def test_the_payment_due_email_links_to_the_checkout_page(world):
         )
         with transaction.atomic():
             event = publish("booking.awaiting_payment", unpaid, {})
-        consumers.email_payment_due(event)
+        booking_consumers.email_payment_due(event)
         _send_all(unpaid)
 
     [message] = mail.outbox

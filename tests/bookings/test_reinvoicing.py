@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bookings import invoicing, services
+from bookings import services
 from bookings.handlers import documents as document_handlers
 from bookings.handlers import invoices as handlers
 from bookings.models import Document, Invoice
+from bookings.services import invoicing
 from events.models import OutboxEvent
 from tenants.context import tenant_context
 from tests.bookings.world import World
@@ -25,7 +26,7 @@ def _make_pdfs(booking) -> None:
 
 @pytest.mark.django_db
 def test_changing_the_units_of_an_invoiced_booking_replaces_its_invoice_once(monkeypatch):
-    monkeypatch.setattr("bookings.documents.render_pdf", lambda template, context: b"%PDF-fake")
+    monkeypatch.setattr("bookings.services.documents.render_pdf", lambda template, context: b"%PDF-fake")
     world = World()
     with tenant_context(world.tenant):
         booking = world.confirmed_booking("units", adults=2)

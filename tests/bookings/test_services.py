@@ -361,7 +361,7 @@ def test_a_reference_already_taken_is_drawn_again(monkeypatch):
     with tenant_context(world.tenant):
         first = services.create_booking(holds=[world.hold("h1")], lead=LEAD, channel="retail", language="en")
         draws = iter([first.reference, "ZZZZZZZZ"])
-        monkeypatch.setattr(services, "new_reference", lambda: next(draws))
+        monkeypatch.setattr("bookings.services.create.new_reference", lambda: next(draws))
 
         second = services.create_booking(holds=[world.hold("h2")], lead=LEAD, channel="retail", language="en")
 

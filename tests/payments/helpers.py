@@ -11,8 +11,8 @@ from decimal import Decimal
 
 from bookings import services
 from bookings.models import Booking
-from payments import online
 from payments.models import Payment, PaymentSchedule, PaymentTerms
+from payments.services import online
 from tenants.context import tenant_context
 from tenants.roles import Role
 from tests.bookings.world import LEAD, World

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from bookings import services
 from bookings.models import Booking
 from payments.models import ExchangeRate, GatewayAccount, Payment, PaymentTerms, Refund
-from payments.services import record_offline_payment
+from payments.services.offline import record_offline_payment
 from tenants.context import tenant_context
 from tenants.models import AuditEvent
 from tests.backoffice.conftest import signed_in

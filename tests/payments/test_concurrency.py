@@ -21,8 +21,8 @@ from django.utils import timezone
 from bookings.links import manage_token
 from bookings.models import Booking
 from events.models import OutboxEvent
-from payments import installments, online, reconciliation, refunds, webhooks
 from payments.models import Installment, Payment, PaymentSchedule, Refund, WebhookEvent
+from payments.services import installments, online, reconciliation, refunds, webhooks
 from tenants.context import tenant_context
 from tests.factories import host_of
 from tests.inventory.races import run_together, unexpected

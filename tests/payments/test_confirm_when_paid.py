@@ -12,14 +12,14 @@ import pytest
 from django.utils import timezone
 
 from bookings import services
-from bookings.handlers import payments as handlers
 from bookings.models import Booking
 from events import tasks
 from events.models import DeadLetter, OutboxEvent
 from events.registry import consumers_of
 from inventory.models import Hold
+from payments import handlers as handlers
 from payments.models import Refund
-from payments.services import record_offline_payment
+from payments.services.offline import record_offline_payment
 from tenants.context import tenant_context
 from tests.bookings.world import World
 from tests.payments.helpers import TOTAL, clerk, retail_booking
@@ -105,7 +105,7 @@ def test_money_for_a_booking_cancelled_meanwhile_does_not_revive_it(caplog):
         services.cancel_booking(Booking.objects.get(pk=booking.pk), reason="changed plans")
         (event,) = _payment_events(booking)
 
-        with caplog.at_level(logging.WARNING, logger="bookings.handlers.payments"):
+        with caplog.at_level(logging.WARNING, logger="payments.handlers"):
             handlers.confirm_when_paid(event)
 
         booking.refresh_from_db()
@@ -128,7 +128,7 @@ def test_a_paid_booking_whose_seats_lapsed_is_not_retried_forever(caplog):
         Hold.objects.filter(booking_item__booking=booking).update(expires_at=timezone.now())
         (event,) = _payment_events(booking)
 
-        with caplog.at_level(logging.ERROR, logger="bookings.handlers.payments"):
+        with caplog.at_level(logging.ERROR, logger="payments.handlers"):
             assert tasks.handle(str(event.pk), CONSUMER) == "handled"
 
         assert Booking.objects.get(pk=booking.pk).status == "on_hold"  # the expiry sweep takes it from here

@@ -12,8 +12,8 @@ from django.utils import timezone
 from bookings.models import Booking
 from core.errors import DomainError
 from core.money import Money
-from payments import fx
 from payments.models import ExchangeRate, Payment, Refund
+from payments.services import fx
 from tenants.context import tenant_context
 from tests.factories import make_tenant
 

@@ -15,9 +15,9 @@ from bookings import services
 from bookings.models import Booking
 from core.errors import DomainError
 from events.models import OutboxEvent
-from payments import installments, online, reconciliation, refunds, webhooks
 from payments.gateways.base import InvalidWebhook
 from payments.models import Installment, Payment, PaymentSchedule, PaymentTerms, Refund, WebhookEvent
+from payments.services import installments, online, reconciliation, refunds, webhooks
 from tenants.context import tenant_context
 from tests.bookings.world import World
 from tests.payments.gateway_accounts import STRIPE_KEYS
@@ -347,9 +347,9 @@ def test_a_partial_card_refund_goes_back_through_stripe_once(world, fake_stripe)
         assert again.provider_reference == done.provider_reference
         assert (_fresh(booking).paid, _events(booking, "payment.refunded")) == (TOTAL - 5000, 1)
         # Sending the same refund again at Stripe (same idempotency key) makes no second refund there.
-        from payments import accounts
+        from payments.gateways import tenant_accounts
 
-        gateway = accounts.gateway_for(P.STRIPE)
+        gateway = tenant_accounts.gateway_for(P.STRIPE)
         repeat = gateway.refund(
             payment_reference=payment.provider_reference,
             capture_reference=payment.capture_reference,
@@ -363,7 +363,7 @@ def test_a_partial_card_refund_goes_back_through_stripe_once(world, fake_stripe)
 
 
 def test_a_refund_across_a_card_and_a_bank_transfer(world, fake_stripe):
-    from payments.services import record_offline_payment
+    from payments.services.offline import record_offline_payment
 
     with tenant_context(world.tenant):
         booking = _booking(world)
@@ -427,9 +427,9 @@ def test_paying_twice_in_two_tabs_refunds_the_surplus(world, fake_stripe):
             currency="EUR",
             idempotency_key="checkout-tab2",
         )
-        from payments import accounts
+        from payments.gateways import tenant_accounts
 
-        gateway = accounts.gateway_for(P.STRIPE)
+        gateway = tenant_accounts.gateway_for(P.STRIPE)
         state = gateway.create_payment(
             amount=TOTAL, currency="EUR", idempotency_key="checkout-tab2", description="tab 2", metadata={}
         )
@@ -678,7 +678,7 @@ def test_a_webhook_event_nobody_processed_is_processed_by_reconciliation(world, 
 
 
 def test_a_replanned_installment_starts_its_dunning_afresh(world, fake_stripe):
-    from payments import schedules
+    from payments.services import schedules
 
     with tenant_context(world.tenant):
         booking = confirmed_with_saved_card(world, fake_stripe, DECLINED_OFF_SESSION)
@@ -746,7 +746,7 @@ def test_paypal_is_not_offered_for_a_currency_it_does_not_take(world):
 
 
 def test_an_installment_charged_before_a_crash_is_never_charged_again(world, fake_stripe):
-    from payments import accounts
+    from payments.gateways import tenant_accounts
 
     with tenant_context(world.tenant):
         booking = confirmed_with_saved_card(world, fake_stripe)
@@ -754,7 +754,7 @@ def test_an_installment_charged_before_a_crash_is_never_charged_again(world, fak
         schedule = PaymentSchedule.objects.get(booking=booking)
         # The run recorded its attempt, Stripe charged the card, and the worker died before recording the answer.
         attempt = _first_installment_attempt(booking, balance, f"installment-{balance.pk}-1")
-        accounts.gateway_for(P.STRIPE).charge_saved_method(
+        tenant_accounts.gateway_for(P.STRIPE).charge_saved_method(
             amount=attempt.amount,
             currency="EUR",
             customer=schedule.customer_reference,
@@ -809,7 +809,7 @@ def test_a_goodwill_refund_is_not_asked_for_again(world, fake_stripe):
 
 
 def test_cancelling_with_a_refund_under_way_gives_back_only_the_policys_amount(world, fake_stripe):
-    from payments.services import record_offline_payment
+    from payments.services.offline import record_offline_payment
 
     with tenant_context(world.tenant):
         booking = _booking(world)
@@ -881,7 +881,7 @@ def test_the_checkout_page_loads_stripe_js_under_its_csp_and_the_status_is_cheap
 
 
 def test_the_invoice_of_a_deposit_booking_shows_what_was_paid_and_the_balance_due(world, fake_stripe):
-    from bookings import documents, invoicing
+    from bookings.services import documents, invoicing
 
     with tenant_context(world.tenant):
         booking = confirmed_with_saved_card(world, fake_stripe)

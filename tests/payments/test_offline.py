@@ -15,7 +15,8 @@ from core.errors import ConflictError, DomainError
 from events.models import OutboxEvent
 from payments import selectors
 from payments.models import Payment
-from payments.services import amount_due_now, record_offline_payment
+from payments.services.offline import record_offline_payment
+from payments.services.schedules import amount_due_now
 from tenants.context import tenant_context
 from tenants.models import AuditEvent
 from tests.bookings.world import World

@@ -10,7 +10,7 @@ from accounts.models import User
 from bookings.models import Booking
 from partners.models import PartnerUser
 from payments.models import Payment, Refund
-from payments.services import record_offline_payment
+from payments.services.offline import record_offline_payment
 from tenants.context import tenant_context
 from tests.api.conftest import Api, staff_api
 from tests.bookings.world import World

@@ -13,9 +13,10 @@ from bookings import services
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from events.models import OutboxEvent
-from payments import refunds, selectors
+from payments import selectors
 from payments.models import Payment, Refund
-from payments.services import record_offline_payment
+from payments.services import refunds
+from payments.services.offline import record_offline_payment
 from tenants.context import tenant_context
 from tests.bookings.world import World
 from tests.payments.helpers import TOTAL, clerk, retail_booking

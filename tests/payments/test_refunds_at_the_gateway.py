@@ -9,11 +9,12 @@ import uuid
 
 import pytest
 
-from bookings.handlers.emails import email_refund
 from bookings.models import Booking, Notification
 from events.models import OutboxEvent
-from payments import accounts, online, refunds, schedules, webhooks
+from payments.gateways import tenant_accounts
+from payments.handlers import email_refund
 from payments.models import Payment, PaymentSchedule, Refund, WebhookEvent
+from payments.services import online, refunds, schedules, webhooks
 from tenants.context import tenant_context
 from tests.payments.gateway_accounts import PAYPAL_KEYS
 from tests.payments.helpers import TOTAL, VISA, card_world, retail_booking, stripe_webhook
@@ -36,7 +37,7 @@ def _paid(world, fake_stripe, key: str = "a") -> tuple[Booking, Payment]:
 
 def _dashboard_refund(payment: Payment, amount: int):
     """What staff do in Stripe's dashboard: a refund with no reference of ours."""
-    return accounts.gateway_for(P.STRIPE).refund(
+    return tenant_accounts.gateway_for(P.STRIPE).refund(
         payment_reference=payment.provider_reference,
         capture_reference=payment.capture_reference,
         amount=amount,
@@ -65,7 +66,7 @@ def _paid_by_paypal(world, fake_paypal, key: str) -> tuple[Booking, Payment]:
 
 def _paypal_money_back(payment: Payment, amount: int):
     """What PayPal's dashboard (or a dispute) does: money back from the capture, no reference of ours."""
-    return accounts.gateway_for(P.PAYPAL).refund(
+    return tenant_accounts.gateway_for(P.PAYPAL).refund(
         payment_reference="",  # the dashboard knows the capture only
         capture_reference=payment.capture_reference,
         amount=amount,
@@ -118,7 +119,7 @@ def test_our_refund_whose_answer_was_lost_is_recognised_by_its_id_not_counted_tw
             booking, amount=3000, reason="Late pickup", request_key="r1", actor=None
         )
         # The task sent it and died before recording Stripe's answer.
-        sent = accounts.gateway_for(P.STRIPE).refund(
+        sent = tenant_accounts.gateway_for(P.STRIPE).refund(
             payment_reference=payment.provider_reference,
             capture_reference=payment.capture_reference,
             amount=ours.amount,

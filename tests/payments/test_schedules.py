@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from bookings import services
-from payments import schedules
 from payments.models import Installment, PaymentSchedule, PaymentTerms
-from payments.services import amount_due_now, record_offline_payment
+from payments.services import schedules
+from payments.services.offline import record_offline_payment
+from payments.services.schedules import amount_due_now
 from tenants.context import tenant_context
 from tests.bookings.world import World
 from tests.payments.helpers import TOTAL, clerk, retail_booking

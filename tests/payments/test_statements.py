@@ -17,8 +17,8 @@ from bookings.services import credit_available
 from core.errors import ConflictError, DomainError
 from events.models import OutboxEvent
 from payments.models import Payment
-from payments.services import record_offline_payment
-from payments.statements import record_agency_payment, statement
+from payments.services.offline import record_offline_payment
+from payments.services.statements import record_agency_payment, statement
 from tenants.context import tenant_context
 from tenants.models import AuditEvent
 from tests.backoffice.conftest import signed_in

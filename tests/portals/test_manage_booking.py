@@ -14,10 +14,10 @@ from django.test import Client
 from django.utils import formats, timezone, translation
 
 from bookings import services
-from bookings.invoicing import issue_invoice
 from bookings.links import booking_for_manage_token, manage_token
 from bookings.models import Booking, Document
 from bookings.services import TravellerDetails
+from bookings.services.invoicing import issue_invoice
 from core.money import Money
 from inventory.models import Departure
 from portals.retail.throttle import LOOKUP_LIMIT

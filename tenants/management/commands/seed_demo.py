@@ -767,7 +767,7 @@ def seed_bookings(tenant: Tenant, partner: User) -> Booking | None:
     """Two confirmed bookings to look at (once per tenant): one the partner agency booked on account, one a
     traveller paid by bank transfer. Their emails and PDFs are made by the worker as soon as it starts. Returns the
     traveller's booking (its manage link is printed)."""
-    from payments.services import record_offline_payment
+    from payments.services.offline import record_offline_payment
 
     if Booking.objects.exists():
         return Booking.objects.filter(channel=Booking.Channel.RETAIL).order_by("created_at").first()

@@ -21,10 +21,11 @@ from django.utils import timezone
 
 from bookings.locks import lock_booking
 from bookings.models import Booking
+from bookings.services import keep_seats_for_payment
 from core.errors import ConflictError, DomainError
 from core.locking import lock_row
 from events.outbox import publish
-from payments import accounts, refunds, schedules
+from payments.gateways import tenant_accounts
 from payments.gateways.base import (
     CANCELLED,
     FAILED,
@@ -39,6 +40,8 @@ from payments.gateways.base import (
 )
 from payments.gateways.breaker import CircuitBreaker, guarded
 from payments.models import Installment, Payment, PaymentSchedule
+from payments.services import refunds, schedules
+from payments.services.paid import adjust_paid
 from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -129,8 +132,7 @@ def _record_success(booking: Booking, payment: Payment, state: GatewayPayment) -
     payment.payment_method_summary = state.payment_method_summary or payment.payment_method_summary
     payment.failure_code = payment.failure_reason = ""
     payment.save()
-    booking.paid += payment.amount
-    booking.save(update_fields=["paid", "updated_at"])
+    adjust_paid(booking, payment.amount)
     if state.payment_method and state.customer:  # saved on the customer: usable for later installments
         PaymentSchedule.objects.filter(booking=booking).update(
             customer_reference=state.customer,
@@ -231,7 +233,7 @@ def sync_payment(payment: Payment, gateway: PaymentGateway | None = None) -> Pay
     if payment.provider == P.OFFLINE or not payment.provider_reference:
         return payment
     with _step():
-        gateway = gateway or accounts.gateway_for(payment.provider)
+        gateway = gateway or tenant_accounts.gateway_for(payment.provider)
     state = gateway.fetch_payment(payment.provider_reference)
     payment = apply_gateway_state(payment.pk, state)
     if payment.provider == P.PAYPAL and state.status == PENDING and not state.requires_action:
@@ -309,7 +311,7 @@ def start_checkout(
         raise CheckoutUnavailable(provider)
     with _step():
         booking = lock_booking(booking)
-        gateway = accounts.gateway_for(provider)
+        gateway = tenant_accounts.gateway_for(provider)
         if not gateway.supports_currency(booking.currency):
             raise DomainError(
                 f"{P(provider).label} does not take payments in {booking.currency}.",
@@ -319,8 +321,6 @@ def start_checkout(
         if amount <= 0:
             raise ConflictError(f"Nothing is due on booking {booking.reference}.", code="nothing_due")
         if booking.status != Booking.Status.CONFIRMED:
-            from bookings.services import keep_seats_for_payment
-
             booking = keep_seats_for_payment(booking)
         reusable_since = timezone.now() - REUSE_OPEN_ATTEMPT_FOR
         payment = _open_attempt(booking, provider, amount, reusable_since)
@@ -407,7 +407,7 @@ def cancel_attempt(payment: Payment, gateway: PaymentGateway | None = None) -> N
     try:
         if payment.provider_reference:
             with _step():
-                gateway = gateway or accounts.gateway_for(payment.provider)
+                gateway = gateway or tenant_accounts.gateway_for(payment.provider)
             state = gateway.cancel_payment(payment.provider_reference)
         else:
             state = GatewayPayment(
@@ -423,7 +423,7 @@ def capture_approved(payment: Payment) -> Payment:
     if payment.status == ST.SUCCEEDED:
         return payment
     with _step():
-        gateway = accounts.gateway_for(payment.provider)
+        gateway = tenant_accounts.gateway_for(payment.provider)
     try:
         state = guarded(
             breaker(payment.provider),

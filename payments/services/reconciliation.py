@@ -9,7 +9,6 @@ import logging
 
 from django.utils import timezone
 
-from payments import installments, online, refunds, webhooks
 from payments.gateways.base import (
     CANCELLED,
     FAILED,
@@ -18,6 +17,7 @@ from payments.gateways.base import (
     GatewayPayment,
 )
 from payments.models import Payment, PaymentSchedule
+from payments.services import installments, online, refunds, webhooks
 from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)

@@ -24,11 +24,12 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
+from bookings import services as booking_services
 from bookings.locks import lock_booking
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from events.outbox import publish
-from payments import accounts, online, schedules
+from payments.gateways import tenant_accounts
 from payments.gateways.base import (
     FAILED,
     GatewayDeclined,
@@ -45,6 +46,7 @@ from payments.models import (
     PaymentTerms,
     default_retry_days,
 )
+from payments.services import online, schedules
 from tenants import audit
 from tenants.context import require_tenant_id, tenant_context
 
@@ -157,7 +159,7 @@ def send_attempt(payment: Payment) -> Payment:
             pk=payment.installment_id
         )
         schedule, booking = installment.schedule, installment.schedule.booking
-        gateway = accounts.gateway_for(Payment.Provider.STRIPE)
+        gateway = tenant_accounts.gateway_for(Payment.Provider.STRIPE)
 
     def call() -> GatewayPayment:
         if payment.provider_reference:
@@ -316,9 +318,7 @@ def _schedule_retry_or_give_up(
         },
     )
     if outcome == PaymentTerms.AfterFinalFailure.CANCEL:
-        from bookings import services
-
-        services.cancel_booking(
+        booking_services.cancel_booking(
             booking, reason=f"Installment {installment.sequence} unpaid after {attempt} attempts"
         )
     else:

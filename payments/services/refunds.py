@@ -19,13 +19,14 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from bookings import services as booking_services
 from bookings.locks import lock_booking
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from core.locking import lock_row, lock_rows
 from core.money import format_money
 from events.outbox import publish
-from payments import accounts
+from payments.gateways import tenant_accounts
 from payments.gateways.base import (
     REFUND_FAILED,
     REFUND_SUCCEEDED,
@@ -34,7 +35,8 @@ from payments.gateways.base import (
     GatewayUnavailable,
 )
 from payments.models import Payment, PaymentSchedule, Refund
-from tenants import audit
+from payments.services.paid import adjust_paid
+from tenants import audit, tasking
 from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -185,10 +187,8 @@ def request_refund_locked(
 
 
 def _send_later(tenant_id: str, refund_ids: list) -> None:
-    from payments.tasks import send_refund
-
     for refund_id in refund_ids:
-        send_refund.delay(tenant_id, str(refund_id))
+        tasking.enqueue("payments.send_refund", tenant_id, str(refund_id), tenant_id=tenant_id)
 
 
 def send_refund(refund_id) -> Refund:
@@ -199,7 +199,7 @@ def send_refund(refund_id) -> Refund:
         if refund.status != RS.PENDING or refund.payment.provider == Payment.Provider.OFFLINE:
             return refund  # decided (a late gateway answer still comes through sync_refund and webhooks)
         payment = refund.payment
-        gateway = accounts.gateway_for(payment.provider)
+        gateway = tenant_accounts.gateway_for(payment.provider)
     try:
         result = gateway.refund(
             payment_reference=payment.provider_reference,
@@ -228,7 +228,7 @@ def sync_refund(refund: Refund) -> Refund:
     if not refund.provider_reference:
         return send_refund(refund.pk)  # never answered: sending again with its key is safe
     with tenant_context(require_tenant_id()):
-        gateway = accounts.gateway_for(refund.payment.provider)
+        gateway = tenant_accounts.gateway_for(refund.payment.provider)
     return record_refund_outcome(refund.pk, gateway.fetch_refund(refund.provider_reference))
 
 
@@ -250,8 +250,7 @@ def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Re
             _succeeded(booking, payment, refund, actor)
         elif result.status == REFUND_FAILED and refund.status != RS.FAILED:
             if refund.status == RS.SUCCEEDED:
-                booking.paid += refund.amount
-                booking.save(update_fields=["paid", "updated_at"])
+                adjust_paid(booking, refund.amount)
                 logger.error(
                     "refund %s of booking %s failed after succeeding (%s): the money is back with us",
                     refund.pk,
@@ -270,8 +269,7 @@ def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Re
 def _succeeded(booking: Booking, payment: Payment, refund: Refund, actor) -> None:
     refund.status, refund.succeeded_at, refund.failure_reason = RS.SUCCEEDED, timezone.now(), ""
     refund.save()
-    booking.paid -= refund.amount
-    booking.save(update_fields=["paid", "updated_at"])
+    adjust_paid(booking, -refund.amount)
     publish(
         "payment.refunded",
         booking,
@@ -293,11 +291,9 @@ def _succeeded(booking: Booking, payment: Payment, refund: Refund, actor) -> Non
 
 
 def _refunded_in_full(booking: Booking) -> None:
-    from bookings import services
-
     nothing_pending = not Refund.objects.filter(booking=booking, status=RS.PENDING).exists()
     if booking.status == Booking.Status.CANCELLED and booking.paid <= 0 and nothing_pending:
-        services.mark_refunded(booking)
+        booking_services.mark_refunded(booking)
 
 
 class OursStillUnanswered(GatewayUnavailable):

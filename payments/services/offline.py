@@ -1,10 +1,6 @@
-"""Writes of payments. ``Booking.paid`` moves only here (issue 7 adds the gateway flows and refunds next to
-``record_offline_payment``), always with the booking row locked, and every succeeded payment publishes
-``payment.processed`` on the booking so its consumers (``bookings.handlers.payments``) confirm it when nothing is
-due any more.
-
-The seam with bookings is ``amount_due_now``: the booking asks it what must be paid before it is confirmed.
-"""
+"""Money received outside a gateway (a bank transfer, cash, a card terminal), recorded by staff. Like every
+succeeded payment it publishes ``payment.processed`` on the booking, whose consumer (``payments.handlers``)
+confirms the booking once nothing is due any more."""
 
 from __future__ import annotations
 
@@ -18,13 +14,10 @@ from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from core.money import format_money
 from events.outbox import publish
-from payments import schedules
 from payments.models import Payment
+from payments.services.paid import adjust_paid
+from payments.services.schedules import PAYABLE_STATUSES
 from tenants import audit
-
-# The one place bookings ask what must be paid before confirming (the booking's payment schedule decides).
-amount_due_now = schedules.amount_due_now
-PAYABLE_STATUSES = schedules.PAYABLE_STATUSES
 
 
 def _clean_offline_input(
@@ -219,8 +212,7 @@ def save_offline_payment(
                 code="idempotency_key_reused",
             ) from None
         raise
-    booking.paid += amount
-    booking.save(update_fields=["paid", "updated_at"])
+    adjust_paid(booking, amount)
     publish(
         "payment.processed",
         booking,

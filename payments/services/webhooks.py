@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from payments import accounts, online, refunds
+from payments.gateways import tenant_accounts
 from payments.gateways.base import (
     GatewayCredentialsRefused,
     GatewayError,
@@ -20,6 +20,8 @@ from payments.gateways.base import (
     GatewayUnavailable,
 )
 from payments.models import Payment, Refund, WebhookEvent
+from payments.services import online, refunds
+from tenants import tasking
 from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ def receive(provider: str, body: bytes, headers: Mapping[str, str]) -> str:
     """Verify and store a delivery; returns ``"accepted"``, ``"duplicate"`` or ``"ignored"``. Raises
     ``GatewayNotConfigured`` (no such gateway here) or ``InvalidWebhook`` (bad signature, stale, garbage)."""
     with tenant_context(require_tenant_id()):
-        gateway = accounts.gateway_for(provider)
+        gateway = tenant_accounts.gateway_for(provider)
     event = gateway.parse_webhook(body, headers)  # PayPal verifies over the network: outside any transaction
     return _store(provider, event)
 
@@ -60,16 +62,14 @@ def _store(provider: str, event: GatewayEvent) -> str:
 
 
 def _process_later(tenant_id: str, event_id: str) -> None:
-    from payments.tasks import process_webhook_event
-
-    process_webhook_event.delay(tenant_id, event_id)
+    tasking.enqueue("payments.process_webhook_event", tenant_id, event_id, tenant_id=tenant_id)
 
 
 def _refund_made_elsewhere(event: WebhookEvent) -> str:
     """A refund we have no row for: ours still waiting for its answer, or one made in the gateway's dashboard
     (or a reversal). Either way, what counts is the refund as the gateway has it, and our payment it belongs to."""
     with tenant_context(require_tenant_id()):
-        gateway = accounts.gateway_for(event.provider)
+        gateway = tenant_accounts.gateway_for(event.provider)
     found = gateway.fetch_refund(event.object_reference)
     with tenant_context(require_tenant_id()):
         ours = Payment.objects.filter(provider=event.provider)

@@ -10,6 +10,9 @@ connection, the provider's API) are retried with exponential backoff up to ``MAX
 Amounts an email reports at the time of its event (a payment received, a cancellation's charge) come from the
 event's payload, found again by the notification's key: retries, the lost-task sweep and resends render the same
 email without storing a copy of the payload.
+
+Emails about money (receipts, failed or upcoming installments, refunds) are the payments app's: it tells this
+module when each makes sense and what it shows (``register_kind``), and queues them from its own consumers.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ import datetime as dt
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
+from anymail.exceptions import AnymailAPIError
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
@@ -32,24 +38,26 @@ from django.db.models import Exists, Min, OuterRef
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from icalendar import Calendar, Event
 
 from bookings.links import manage_token, manage_url
 from bookings.locks import lock_booking
 from bookings.models import Booking, Notification
 from bookings.selectors import first_start
+from bookings.services.documents import current_voucher
 from core.errors import ConflictError, DomainError
 from core.ids import uuid7
 from core.locking import UPDATE, lock_row
 from events.models import OutboxEvent
-from tenants import audit
+from tenants import audit, tasking
 from tenants.context import require_tenant_id
 from tenants.routing import public_base_url
-from tourops.celery import TENANT_HEADER
+from tours.models import TourTranslation, UnitType
 
 logger = logging.getLogger(__name__)
 
 Kind = Notification.Kind
-S = Booking.Status
+Status = Booking.Status
 
 MAX_ATTEMPTS = 5
 REMINDER_KEY = "reminder-48h"
@@ -61,40 +69,36 @@ VOUCHER_BACKSTOP_SECONDS = 20
 VOUCHER_POLL_SECONDS = 3
 LOST_AFTER = dt.timedelta(minutes=10)  # a queued, never-tried notification this old lost its task
 
-# The event each kind reports (its payload is the email's "at the time" data).
+# The event each of the bookings' own kinds reports (its payload is the email's "at the time" data).
 EVENT_OF_KIND = {
     Kind.CONFIRMATION: "booking.confirmed",
-    Kind.RECEIPT: "payment.processed",
     Kind.PAYMENT_DUE: "booking.awaiting_payment",
     Kind.MODIFIED: "booking.modified",
     Kind.CANCELLATION: "booking.cancelled",
-    Kind.PAYMENT_FAILED: "payment.installment_failed",
-    Kind.FINAL_NOTICE: "payment.installment_failed",
-    Kind.REFUND: "payment.refunded",
-    Kind.UPCOMING_PAYMENT: "payment.installment_upcoming",
 }
-# Kinds that share an event tell its payloads apart (used when a resend looks for the latest one).
-PAYLOAD_OF_KIND = {
-    Kind.PAYMENT_FAILED: {"final_notice": False},
-    Kind.FINAL_NOTICE: {"final_notice": True},
-}
-# Dunning emails ask the traveller for money: like the receipt and payment-due emails, never for an agency's
-# booking (the agency is invoiced and pays on its own terms).
-TRAVELLER_PAYS_KINDS = (
-    Kind.PAYMENT_DUE,
-    Kind.RECEIPT,
-    Kind.PAYMENT_FAILED,
-    Kind.FINAL_NOTICE,
-    Kind.UPCOMING_PAYMENT,
-)
+# smtplib's errors and socket/connection errors are OSErrors; an ESP's HTTP API failure is AnymailAPIError.
+TRANSIENT_ERRORS = (OSError, AnymailAPIError, SoftTimeLimitExceeded)
 
 
-def _transient_errors() -> tuple[type[BaseException], ...]:
-    # smtplib's errors and socket/connection errors are OSErrors; an ESP's HTTP API failure is AnymailAPIError.
-    from anymail.exceptions import AnymailAPIError
-    from celery.exceptions import SoftTimeLimitExceeded
+@dataclass(frozen=True)
+class EmailKind:
+    """An email another app sends about a booking (the payments app: receipts, dunning, refunds), told here what
+    the booking's mailer needs to know of it."""
 
-    return (OSError, AnymailAPIError, SoftTimeLimitExceeded)
+    event: str  # the event it reports
+    reason_not_to_send: Callable[[Booking], str]  # for the booking as it is now ("" to send)
+    context: Callable[[Notification, dict, str], dict]  # what its template shows, from the event's payload
+    payload: dict = field(default_factory=dict)  # kinds sharing an event tell its payloads apart by these
+    traveller_pays: bool = False  # asks the traveller for money: never sent for an agency's booking
+
+
+OTHER_KINDS: dict[str, EmailKind] = {}
+
+
+def register_kind(kind: str, email: EmailKind) -> None:
+    if kind not in Kind.values:
+        raise ValueError(f"{kind!r} is not a Notification.Kind")
+    OTHER_KINDS[kind] = email
 
 
 # --- when an email makes sense ---------------------------------------------------------------------------------
@@ -105,49 +109,52 @@ def reason_not_to_send(booking: Booking, kind: str, *, now: dt.datetime | None =
     status = booking.status
     label = booking.get_status_display().lower()
     if kind == Kind.CONFIRMATION:
-        return "" if status == S.CONFIRMED else f"booking {label}"
+        return "" if status == Status.CONFIRMED else f"booking {label}"
     if kind == Kind.REMINDER:
-        if status != S.CONFIRMED:
+        if status != Status.CONFIRMED:
             return f"booking {label}"
         first = first_start(booking)
         if first is None or first <= (now or timezone.now()):
             return "departure already started"
         return ""
-    if kind in TRAVELLER_PAYS_KINDS and booking.agency_id is not None:
+    other = OTHER_KINDS.get(kind)
+    # Emails asking the traveller for money are never for an agency's booking (the agency is invoiced and pays on
+    # its own terms).
+    if (
+        kind == Kind.PAYMENT_DUE or (other is not None and other.traveller_pays)
+    ) and booking.agency_id is not None:
         return "the agency pays, not the traveller"
-    if kind in (Kind.PAYMENT_FAILED, Kind.FINAL_NOTICE):
-        # The installment may have been paid from the booking page, or the booking cancelled, since the attempt.
-        if status != S.CONFIRMED:
-            return f"booking {label}"
-        from payments.services import amount_due_now
-
-        return "" if amount_due_now(booking) > 0 else "nothing due"
-    if kind == Kind.UPCOMING_PAYMENT:
-        if status != S.CONFIRMED:
-            return f"booking {label}"
-        from payments.schedules import outstanding
-
-        return "" if outstanding(booking) > 0 else "nothing due"
-    if kind == Kind.REFUND:
-        # Whatever the booking's state: money went back and the payer should hear of it. Only a resend of a
-        # booking never refunded makes no sense.
-        from payments.models import Refund
-
-        return "" if booking.refunds.filter(status=Refund.Status.SUCCEEDED).exists() else "no refund was made"
+    if other is not None:
+        return other.reason_not_to_send(booking)
     if kind == Kind.PAYMENT_DUE:
-        if status not in (S.ON_HOLD, S.AWAITING_PAYMENT):
+        if status not in (Status.ON_HOLD, Status.AWAITING_PAYMENT):
             return f"booking {label}"
         return "" if booking.balance > 0 else "nothing due"
     if kind == Kind.MODIFIED:
-        return "" if status in (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED) else f"booking {label}"
+        return (
+            ""
+            if status in (Status.ON_HOLD, Status.AWAITING_PAYMENT, Status.CONFIRMED)
+            else f"booking {label}"
+        )
     if kind == Kind.CANCELLATION:
-        return "" if status in (S.CANCELLED, S.REFUNDED) else f"booking {label}"
-    if kind == Kind.RECEIPT:
-        return ""  # money was received, whatever happened to the booking since
+        return "" if status in (Status.CANCELLED, Status.REFUNDED) else f"booking {label}"
     return f"unknown kind {kind!r}"
 
 
 # --- queuing ---------------------------------------------------------------------------------------------------
+
+
+def queue_for_event(event: OutboxEvent, kind: str) -> None:
+    """An outbox consumer's email: queued under the event's id, unless it no longer makes sense."""
+    if event.aggregate_type != Booking._meta.label_lower:
+        logger.warning("%s is about a %s, not a booking: no email", event.name, event.aggregate_type)
+        return
+    booking = Booking.objects.get(pk=event.aggregate_id)
+    reason = reason_not_to_send(booking, kind)
+    if reason:
+        logger.info("no %s email for %s after %s: %s", kind, booking.reference, event.name, reason)
+        return
+    queue(booking, kind, str(event.pk))
 
 
 def checkout_url(booking: Booking) -> str:
@@ -218,14 +225,13 @@ def _send_after_commit(
     notification_id = str(notification.pk)
 
     def enqueue() -> None:
-        from bookings.tasks import send_notification
-
         try:
-            send_notification.apply_async(
-                (notification_id,),
-                {"context_extra": context_extra} if context_extra else {},
-                headers={TENANT_HEADER: str(tenant_id)},
+            tasking.enqueue(
+                "bookings.send_notification",
+                notification_id,
+                tenant_id=tenant_id,
                 countdown=countdown,
+                **({"context_extra": context_extra} if context_extra else {}),
             )
         except Exception:  # noqa: BLE001 - the broker is down: the sweep re-sends never-tried notifications
             logger.warning("could not queue the sending of notification %s; the sweep will", notification_id)
@@ -261,7 +267,7 @@ def queue_due_reminders(*, now: dt.datetime | None = None, limit: int = 500) -> 
     now = now or timezone.now()
     reminded = Notification.objects.filter(booking=OuterRef("pk"), kind=Kind.REMINDER, key=REMINDER_KEY)
     due = (
-        Booking.objects.filter(status=S.CONFIRMED)
+        Booking.objects.filter(status=Status.CONFIRMED)
         .annotate(first_start=Min("items__departure__starts_at"))
         .filter(first_start__gt=now, first_start__lte=now + REMINDER_AHEAD)
         .filter(~Exists(reminded))
@@ -329,7 +335,7 @@ def send(notification: Notification, *, context_extra: dict | None = None) -> Se
     notification.subject = message.subject[: Notification._meta.get_field("subject").max_length]
     try:
         message.send()
-    except _transient_errors() as error:
+    except TRANSIENT_ERRORS as error:
         logger.warning(
             "sending notification %s failed (attempt %d): %s", notification.pk, notification.attempts, error
         )
@@ -360,12 +366,8 @@ def _record_failure(notification: Notification, error: Exception, *, final: bool
 
 
 def _voucher(booking: Booking):
-    """(the booking's current voucher or None, whether one is expected: the documents module exists)."""
-    try:
-        from bookings.documents import current_voucher
-    except ImportError:
-        return None, False
-    return current_voucher(booking), booking.status == S.CONFIRMED
+    """(the booking's current voucher or None, whether one is expected)."""
+    return current_voucher(booking), booking.status == Status.CONFIRMED
 
 
 def build_message(
@@ -431,8 +433,6 @@ def _local_when(moment: dt.datetime, time_zone: str, language: str) -> dict:
 
 
 def _translated_tours(booking: Booking, language: str) -> dict:
-    from tours.models import TourTranslation
-
     tour_ids = {item.option.tour_id for item in booking.items.all()}
     return {
         row.tour_id: row for row in TourTranslation.objects.filter(tour_id__in=tour_ids, language=language)
@@ -440,8 +440,6 @@ def _translated_tours(booking: Booking, language: str) -> dict:
 
 
 def email_context(notification: Notification, *, context_extra: dict | None = None) -> dict:
-    from tours.models import UnitType
-
     booking = notification.booking
     tenant = booking.tenant
     language = notification.language
@@ -500,31 +498,16 @@ def email_context(notification: Notification, *, context_extra: dict | None = No
         context["travellers_changed"] = payload.get("change") == "travellers"
         context["difference"] = payload.get("difference") or 0
         context["difference_abs"] = abs(context["difference"])
-    if notification.kind == Kind.RECEIPT:
-        context["amount"] = payload.get("amount")
-        context["amount_currency"] = payload.get("currency") or booking.currency
     if notification.kind == Kind.CANCELLATION:
         context["refundable"] = payload.get("refundable")
         context["charge"] = payload.get("charge")
-    if notification.kind in (Kind.PAYMENT_FAILED, Kind.FINAL_NOTICE):
-        context.update(_dunning_context(booking, payload, language))
-    if notification.kind == Kind.UPCOMING_PAYMENT:
-        context["amount"] = payload.get("amount")
-        context["amount_currency"] = payload.get("currency") or booking.currency
-        context["due_on"] = _local_date(payload.get("due_on"), language)
-        context["card"] = payload.get("card") or ""
-    if notification.kind == Kind.REFUND:
-        context.update(_refund_context(booking, payload))
-        # The money goes back to whoever paid: an agency reading at its own address sees its amount, a traveller
-        # reading an agency's booking (the agency has no address) must not learn the agency's net price.
-        context["show_amount"] = booking.agency_id is None or (
-            bool(booking.agency.email) and notification.recipient == booking.agency.email
-        )
+    if notification.kind in OTHER_KINDS:
+        context.update(OTHER_KINDS[notification.kind].context(notification, payload, language))
     context.update(context_extra or {})
     return context
 
 
-def _local_date(iso_date: str | None, language: str) -> str:
+def local_date(iso_date: str | None, language: str) -> str:
     """An ISO date from a payload, written out in the reader's language ("" when missing or malformed)."""
     try:
         day = dt.date.fromisoformat(iso_date or "")
@@ -537,74 +520,10 @@ def _local_date(iso_date: str | None, language: str) -> str:
     return format_date(day, format="long", locale=locale)
 
 
-# Failure codes (Stripe's decline codes, or ours) the emails explain in words of their own; any other code gets
-# the general wording.
-EXPLAINED_FAILURES = {
-    "card_declined",
-    "insufficient_funds",
-    "authentication_required",
-    "expired_card",
-    "no_saved_card",
-    "incorrect_cvc",
-    "processing_error",
-}
-
-
-def _dunning_context(booking: Booking, payload: dict, language: str) -> dict:
-    """A failed installment attempt: what was owed, why it failed, when the next (or last) attempt is and, for a
-    final notice, what the booking's frozen terms say happens after it."""
-    from payments.models import PaymentTerms
-
-    reason = str(payload.get("reason") or "")
-    if reason == "declined":  # our code when the gateway gave none
-        reason = "card_declined"
-    schedule = getattr(booking, "schedule", None)  # a booking made before schedules existed has none
-    terms = schedule.terms if schedule is not None else {}
-    return {
-        "amount": payload.get("amount"),
-        "amount_currency": payload.get("currency") or booking.currency,
-        "failure": reason if reason in EXPLAINED_FAILURES else "other",
-        "next_attempt_on": _local_date(payload.get("next_attempt_on"), language),
-        "cancel_after_final_failure": terms.get("after_final_failure")
-        == PaymentTerms.AfterFinalFailure.CANCEL,
-    }
-
-
-def _refund_context(booking: Booking, payload: dict) -> dict:
-    """Where the money went back (the refunded payment's provider and method) and why (the refund's kind)."""
-    from payments.models import Payment
-
-    payment = None
-    if payload.get("payment"):
-        try:
-            payment = Payment.objects.filter(booking=booking, pk=uuid.UUID(str(payload["payment"]))).first()
-        except ValueError:
-            payment = None
-    if payment is None:
-        refunded_to = "unknown"
-    elif payment.provider == Payment.Provider.PAYPAL:
-        refunded_to = "paypal"
-    elif payment.method == Payment.Method.CARD:
-        refunded_to = "card"
-    elif payment.method == Payment.Method.BANK_TRANSFER:
-        refunded_to = "bank_transfer"
-    else:
-        refunded_to = "unknown"
-    return {
-        "amount": payload.get("amount"),
-        "amount_currency": payload.get("currency") or booking.currency,
-        "refund_kind": payload.get("kind") or "",
-        "refunded_to": refunded_to,
-        "card_summary": payment.payment_method_summary if payment is not None else "",
-        # A surplus is either paid for a booking that had lapsed (it is no longer being sold or travelled on) or
-        # paid on top of its total (twice).
-        "lapsed": booking.status in (S.CANCELLED, S.EXPIRED, S.REFUNDED),
-    }
-
-
 def _event_for(notification: Notification) -> OutboxEvent | None:
     """The event the email reports: the one its key names, else (a resend) the booking's latest of its kind."""
-    name = EVENT_OF_KIND.get(notification.kind)
+    other = OTHER_KINDS.get(notification.kind)
+    name = other.event if other is not None else EVENT_OF_KIND.get(notification.kind)
     if name is None:
         return None
     events = OutboxEvent.objects.filter(
@@ -616,7 +535,10 @@ def _event_for(notification: Notification) -> OutboxEvent | None:
         event = None
     if event is None:
         events = events.filter(
-            **{f"payload__{key}": value for key, value in PAYLOAD_OF_KIND.get(notification.kind, {}).items()}
+            **{
+                f"payload__{key}": value
+                for key, value in (other.payload if other is not None else {}).items()
+            }
         )
     return event or events.order_by("-created_at").first()
 
@@ -624,8 +546,6 @@ def _event_for(notification: Notification) -> OutboxEvent | None:
 def calendar_for(booking: Booking, link: str, *, titles: dict | None = None) -> str:
     """An iCalendar file with one event per booked departure (times in UTC); ``titles``: item id → tour title in
     the reader's language."""
-    from icalendar import Calendar, Event
-
     host = public_base_url(booking.tenant).split("://", 1)[-1].split(":", 1)[0]
     calendar = Calendar()
     calendar.add("prodid", f"-//{booking.tenant.name}//tourops//EN")

@@ -31,7 +31,7 @@ from core.money import format_money
 from partners.locks import lock_agency
 from partners.models import Agency
 from payments.models import Payment
-from payments.services import raise_duplicate_reference, save_offline_payment
+from payments.services.offline import raise_duplicate_reference, save_offline_payment
 from tenants import audit
 
 S = Booking.Status

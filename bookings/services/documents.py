@@ -31,12 +31,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from bookings.checkin import check_in_token, check_in_url
+from bookings import money
 from bookings.models import Booking, Document, Invoice
+from bookings.services.checkin import check_in_token, check_in_url
 from core.errors import ConflictError
 from core.locking import lock_row
 from core.pdf import render_pdf
-from payments import schedules
 from tenants.routing import public_base_url
 from tours.models import TourTranslation, UnitType
 
@@ -236,14 +236,11 @@ def invoice_context(invoice: Invoice) -> dict:
 def _payment_status(invoice: Invoice, language: str, zone) -> dict:
     """What of this invoice is paid when it is made, and what is still due when (the booking's schedule)."""
     booking = invoice.booking
-    paid = min(max(schedules.settled(booking), 0), invoice.total)
+    keeper = money.keeper()
+    paid = min(max(keeper.settled(booking), 0), invoice.total)
     due = [
-        {
-            "on": _long_date(state.installment.due_on, language) if state.installment.sequence > 1 else None,
-            "amount": state.outstanding,
-        }
-        for state in schedules.installment_states(booking, timezone.localdate(timezone.now(), zone))
-        if not state.paid
+        {"on": None if part.at_booking else _long_date(part.due_on, language), "amount": part.amount}
+        for part in keeper.unpaid(booking, timezone.localdate(timezone.now(), zone))
     ]
     return {"paid": paid, "balance": max(invoice.total - paid, 0), "due": due}
 

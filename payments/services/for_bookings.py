@@ -1,0 +1,66 @@
+"""The payments app's answers to a booking's questions about money (``bookings.money``), registered when Django
+starts (``PaymentsConfig.ready``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from bookings.models import Booking, BookingItem
+from bookings.money import AmountDue
+from core.ids import uuid7
+from payments.models import Refund
+from payments.services import refunds, schedules
+
+
+class PaymentsKeepTheMoney:
+    def plan(self, booking: Booking, items: Sequence[BookingItem]) -> None:
+        schedules.create_schedule(booking, list(items))
+
+    def replan(self, booking: Booking) -> None:
+        schedules.replan(booking)
+
+    def due_now(self, booking: Booking) -> int:
+        return schedules.amount_due_now(booking)
+
+    def settled(self, booking: Booking) -> int:
+        return schedules.settled(booking)
+
+    def unpaid(self, booking: Booking, today: dt.date) -> list[AmountDue]:
+        return [
+            AmountDue(
+                at_booking=state.installment.sequence == 1,
+                due_on=state.installment.due_on,
+                amount=state.outstanding,
+            )
+            for state in schedules.installment_states(booking, today)
+            if not state.paid
+        ]
+
+    def refund_cancellation(self, booking: Booking, refundable: int, *, actor) -> None:
+        # What is not already on its way back goes back to the payer (gateway parts are sent after commit): a
+        # pending refund (still counted in ``paid``) is part of what the policy gives back, not extra.
+        amount = min(refundable - refunds.pending_total(booking), refunds.refundable(booking))
+        if amount > 0:
+            refunds.request_refund_locked(
+                booking,
+                amount=amount,
+                reason=f"Cancellation of booking {booking.reference}",
+                request_key=f"cancellation-{booking.pk}",
+                actor=actor,
+                kind=Refund.Kind.CANCELLATION,
+            )
+
+    def refund_overpayment(self, booking: Booking) -> None:
+        surplus = min(
+            booking.paid - refunds.pending_total(booking) - booking.total, refunds.refundable(booking)
+        )
+        if surplus > 0:
+            refunds.request_refund_locked(
+                booking,
+                amount=surplus,
+                reason=f"Booking {booking.reference} now costs less than was paid",
+                request_key=f"reduced-{uuid7()}",
+                actor=None,
+                kind=Refund.Kind.SURPLUS,
+            )
