@@ -273,6 +273,12 @@ def run_together(work: Callable[[int], list[object]], threads: int = THREADS) ->
     ]
 
 
+def attempt_together(tenant, *calls: Callable[[], object]) -> list[object]:
+    """Each call in a thread of its own, all released at once, each in its own tenant transaction (``attempt``):
+    their outcomes, in the order the calls are given."""
+    return run_together(lambda index: [attempt(tenant, calls[index])], threads=len(calls))
+
+
 def attempt(tenant, call: Callable[[], object]) -> object:
     """One call in its own tenant transaction: its result, or the DomainError's code. Anything else (an
     IntegrityError, a deadlock) is returned as the exception itself, which the tests reject (``unexpected``)."""
