@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from icalendar import Calendar
 
-from bookings import notifications, services, tasks
+from bookings import documents, notifications, services, tasks
 from bookings.handlers import emails as consumers
 from bookings.models import Booking, Notification
 from bookings.services import TravellerDetails
@@ -188,7 +188,6 @@ def test_the_confirmation_carries_an_ics_with_the_departure_in_utc(world):
 
 
 def test_the_voucher_is_attached_when_it_exists(world):
-    documents = pytest.importorskip("bookings.documents")
     with tenant_context(world.tenant):
         booking = world.confirmed_booking("voucher")
         voucher = documents.issue_voucher(booking)
@@ -471,12 +470,7 @@ def test_a_confirmed_booking_gets_its_email_from_the_worker_with_voucher_and_cal
     assert sent.kind == "confirmation" and sent.attempts == 1
     [message] = [m for m in mail.outbox if booking.reference in m.subject]
     attached = [mimetype for _name, _content, mimetype in message.attachments]
-    try:
-        import bookings.documents  # noqa: F401
-    except ImportError:
-        assert attached == ["text/calendar"]
-    else:
-        assert attached == ["text/calendar", "application/pdf"]  # it waited for the voucher
+    assert attached == ["text/calendar", "application/pdf"]  # it waited for the voucher
     wait_until_idle()  # the invoice PDF and the backstop task: done before the test database is flushed
 
 
