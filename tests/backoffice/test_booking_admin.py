@@ -394,7 +394,6 @@ def test_move_lists_other_dates_with_free_seats_and_moves_the_item(world, staff)
 
 
 def test_resend_queues_the_email_again_or_says_why_not(world, staff):
-    pytest.importorskip("bookings.services.notifications")
     with tenant_context(world.tenant):
         booking = world.confirmed_booking("a", 1)
     client = staff("sales")
@@ -413,7 +412,6 @@ def test_resend_queues_the_email_again_or_says_why_not(world, staff):
 
 
 def test_finance_records_an_offline_payment_and_sales_may_not(world, staff):
-    pytest.importorskip("payments.services.offline")
     with tenant_context(world.tenant):
         booking = _retail_booking(world, "a", adults=2)  # €200.00 due
     assert (

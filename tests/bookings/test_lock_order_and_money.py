@@ -5,11 +5,8 @@ idempotency keys per buyer."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from bookings import services
@@ -23,6 +20,7 @@ from payments.services.offline import record_offline_payment
 from tenants.context import tenant_context
 from tests.bookings.world import LEAD, World
 from tests.catalogue import make_agency, make_contract, make_departure
+from tests.races import Racer, finish, run_after
 from tours.models import PromoCode
 
 
@@ -36,27 +34,6 @@ def _in_five_days(world: World):
     return make_departure(
         world.option, capacity=20, starts_at=timezone.now().replace(microsecond=0) + dt.timedelta(days=5)
     )
-
-
-def _race(*calls) -> list[str]:
-    """Run the calls in threads (each in the world's tenant, own connection); 'ok' or what each raised."""
-    outcomes: list[str] = []
-
-    def run(call):
-        try:
-            call()
-            outcomes.append("ok")
-        except Exception as error:  # a deadlock would land here
-            outcomes.append(f"{type(error).__name__}: {str(error).splitlines()[0]}")
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
 
 
 @pytest.mark.django_db(transaction=True)
@@ -88,22 +65,24 @@ def test_two_multi_item_bookings_on_the_same_departures_confirm_at_once(monkeypa
             agency=other,
             on_account=True,
         )
-    convert = inventory_services.convert_hold
-
-    def slow_convert(hold):
-        converted = convert(hold)
-        time.sleep(0.3)  # between two departures: the window in which the other booking took the second one
-        return converted
-
-    monkeypatch.setattr(inventory_services, "convert_hold", slow_convert)
-    barrier = threading.Barrier(2)
 
     def confirm(booking):
-        barrier.wait(timeout=10)
         with tenant_context(world.tenant):
             services.confirm_booking(booking)
+        return "ok"
 
-    assert _race(lambda: confirm(first), lambda: confirm(second)) == ["ok", "ok"]
+    second_racer = Racer("the second confirmation", lambda: confirm(second))
+
+    def let_the_second_in(*args):
+        """Between two departures: the window in which the other booking took the second one. The first
+        confirmation has converted one departure's seats; the second runs until it waits for a lock (or ends)."""
+        second_racer.start()
+        second_racer.wait_until_blocked_or_finished()
+
+    run_after(monkeypatch, inventory_services, "convert_hold", let_the_second_in)
+    first_racer = Racer("the first confirmation", lambda: confirm(first)).start()
+
+    assert finish(first_racer, second_racer) == ["ok", "ok"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -112,25 +91,28 @@ def test_changing_an_on_account_booking_while_the_agency_confirms_another_does_n
     with tenant_context(world.tenant):
         first = world.confirmed_booking("m", adults=2)
         second = world.trade_booking("c", 2)
-    credit_available = credit.credit_available
-
-    def slow_credit(agency, on=None):
-        available = credit_available(agency, on)
-        time.sleep(0.5)  # the confirmation holds the agency row here
-        return available
-
-    monkeypatch.setattr(credit, "credit_available", slow_credit)
 
     def modify():
-        time.sleep(0.15)  # after the confirmation took the agency
         with tenant_context(world.tenant):
             services.modify_booking(first, first.items.get(), {"adult": 3})
+        return "ok"
 
     def confirm():
         with tenant_context(world.tenant):
             services.confirm_booking(second)
+        return "ok"
 
-    assert _race(modify, confirm) == ["ok", "ok"]
+    modifier = Racer("the change", modify)
+
+    def let_the_change_in(*args, **kwargs):
+        """The confirmation holds the agency row here; the change runs until it waits for a lock (or ends)."""
+        modifier.start()
+        modifier.wait_until_blocked_or_finished()
+
+    run_after(monkeypatch, credit, "credit_available", let_the_change_in)
+    confirmer = Racer("the confirmation", confirm).start()
+
+    assert finish(modifier, confirmer) == ["ok", "ok"]
 
 
 @pytest.mark.django_db

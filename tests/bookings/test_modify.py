@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from bookings import services
@@ -18,6 +16,7 @@ from inventory.services import place_hold
 from tenants.context import tenant_context
 from tests.bookings.world import LEAD, World
 from tests.catalogue import make_departure
+from tests.races import attempt_together, unexpected
 from tours.models import PromoCode
 
 pytestmark = pytest.mark.django_db
@@ -279,33 +278,18 @@ def test_growing_a_booking_racing_a_hold_for_the_last_seats_never_oversells():
         booking = world.confirmed_booking("a", adults=2)
         place_hold(world.fresh_departure(), {"adult": 15}, "retail", "others")  # 3 free
         item = booking.items.get()
-    outcomes, barrier = {}, threading.Barrier(2)
 
-    def run(name, action):
-        try:
-            barrier.wait()
-            with tenant_context(world.tenant):
-                action()
-            outcomes[name] = "ok"
-        except DomainError as error:
-            outcomes[name] = error.code
-        finally:
-            connections.close_all()
+    def modify():
+        services.modify_booking(booking, item, {"adult": 5})
+        return "ok"
 
-    threads = [
-        threading.Thread(
-            target=run, args=("modify", lambda: services.modify_booking(booking, item, {"adult": 5}))
-        ),
-        threading.Thread(
-            target=run,
-            args=("grab", lambda: place_hold(world.fresh_departure(), {"adult": 3}, "retail", "grab")),
-        ),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    def grab():
+        place_hold(world.fresh_departure(), {"adult": 3}, "retail", "grab")
+        return "ok"
 
+    outcomes = dict(zip(["modify", "grab"], attempt_together(world.tenant, modify, grab), strict=True))
+
+    assert not unexpected(outcomes.values()), outcomes
     assert sorted(outcomes.values()) == ["not_enough_seats", "ok"]
     with tenant_context(world.tenant):
         departure = world.fresh_departure()
@@ -334,29 +318,15 @@ def test_two_bookings_moving_in_opposite_directions_at_once_both_move():
                 on_account=True,
             )
         )
-    outcomes, barrier = [], threading.Barrier(2)
 
-    def shuttle(booking, away, home):
-        try:
-            for destination in [away, home] * 3:  # six moves, each raced by the other booking's opposite move
-                barrier.wait(timeout=20)
-                with tenant_context(world.tenant):
-                    services.move_departure(booking, booking.items.get(), destination)
-                outcomes.append("ok")
-        except Exception as error:  # a deadlock would land here
-            outcomes.append(error)
-            barrier.abort()
-        finally:
-            connections.close_all()
+    def move(booking, destination):
+        services.move_departure(booking, booking.items.get(), destination)
+        return "ok"
 
-    threads = [
-        threading.Thread(target=shuttle, args=(there, second_departure, first_departure)),
-        threading.Thread(target=shuttle, args=(back, first_departure, second_departure)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcomes = []
+    for there_to, back_to in [(second_departure, first_departure), (first_departure, second_departure)] * 3:
+        # six rounds: each move raced by the other booking's opposite move (a deadlock would land in outcomes)
+        outcomes += attempt_together(world.tenant, lambda: move(there, there_to), lambda: move(back, back_to))
 
     assert outcomes == ["ok"] * 12, outcomes
     with tenant_context(world.tenant):

@@ -21,7 +21,7 @@ from icalendar import Calendar
 from bookings import services, tasks
 from bookings.handlers import emails as consumers
 from bookings.models import Booking, Notification
-from bookings.services import TravellerDetails, notifications
+from bookings.services import TravellerDetails, documents, notifications
 from core.errors import ConflictError
 from events.models import OutboxEvent
 from events.outbox import publish
@@ -190,7 +190,6 @@ def test_the_confirmation_carries_an_ics_with_the_departure_in_utc(world):
 
 
 def test_the_voucher_is_attached_when_it_exists(world):
-    documents = pytest.importorskip("bookings.services.documents")
     with tenant_context(world.tenant):
         booking = world.confirmed_booking("voucher")
         voucher = documents.issue_voucher(booking)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from bookings import services
@@ -21,6 +19,7 @@ from tests.bookings.world import LEAD, World
 from tests.catalogue import (
     make_departure,
 )
+from tests.races import attempt_together, unexpected
 
 
 def _events(booking) -> list[str]:
@@ -154,25 +153,14 @@ def test_two_agents_racing_for_the_last_of_the_credit_cannot_both_confirm():
     world = World(credit_limit=100_000)
     with tenant_context(world.tenant):
         first, second = world.trade_booking("a", 7), world.trade_booking("b", 7)  # 56,000 each
-    outcomes, barrier = [], threading.Barrier(2)
 
     def confirm(booking):
-        try:
-            barrier.wait()
-            with tenant_context(world.tenant):
-                services.confirm_booking(booking)
-            outcomes.append("confirmed")
-        except DomainError as error:
-            outcomes.append(error.code)
-        finally:
-            connections.close_all()
+        services.confirm_booking(booking)
+        return "confirmed"
 
-    threads = [threading.Thread(target=confirm, args=(booking,)) for booking in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    outcomes = attempt_together(world.tenant, lambda: confirm(first), lambda: confirm(second))
 
+    assert not unexpected(outcomes), outcomes
     assert sorted(outcomes) == ["confirmed", "credit_exceeded"]
     with tenant_context(world.tenant):
         assert services.credit_available(world.agency) == 100_000 - 56000
@@ -314,36 +302,18 @@ def test_a_move_racing_a_hold_for_the_last_seats_never_leaves_both_or_neither():
         later = _second_departure(world, capacity=3)
         booking = world.trade_booking("a", 3)
         item = booking.items.get()
-    outcomes, barrier = {}, threading.Barrier(2)
 
     def move():
-        try:
-            barrier.wait()
-            with tenant_context(world.tenant):
-                services.move_departure(booking, item, later)
-            outcomes["move"] = "moved"
-        except DomainError as error:
-            outcomes["move"] = error.code
-        finally:
-            connections.close_all()
+        services.move_departure(booking, item, later)
+        return "moved"
 
     def grab():
-        try:
-            barrier.wait()
-            with tenant_context(world.tenant):
-                place_hold(Departure.objects.get(pk=later.pk), {"adult": 3}, "retail", "grab")
-            outcomes["grab"] = "held"
-        except DomainError as error:
-            outcomes["grab"] = error.code
-        finally:
-            connections.close_all()
+        place_hold(Departure.objects.get(pk=later.pk), {"adult": 3}, "retail", "grab")
+        return "held"
 
-    threads = [threading.Thread(target=move), threading.Thread(target=grab)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    outcomes = dict(zip(["move", "grab"], attempt_together(world.tenant, move, grab), strict=True))
 
+    assert not unexpected(outcomes.values()), outcomes
     assert sorted(outcomes.values()) in (["moved", "not_enough_seats"], ["held", "not_enough_seats"])
     with tenant_context(world.tenant):
         old, new = world.fresh_departure(), Departure.objects.get(pk=later.pk)
@@ -381,25 +351,14 @@ def test_two_transitions_at_once_leave_the_seats_consistent(first, second):
     world = World()
     with tenant_context(world.tenant):
         booking = world.trade_booking("a", 4)
-    outcomes, barrier = [], threading.Barrier(2)
 
     def run(name):
-        try:
-            barrier.wait()
-            with tenant_context(world.tenant):
-                getattr(services, name)(booking)
-            outcomes.append("ok")
-        except DomainError as error:
-            outcomes.append(error.code)
-        finally:
-            connections.close_all()
+        getattr(services, name)(booking)
+        return "ok"
 
-    threads = [threading.Thread(target=run, args=(name,)) for name in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    outcomes = attempt_together(world.tenant, lambda: run(first), lambda: run(second))
 
+    assert not unexpected(outcomes), outcomes
     assert sorted(outcomes) == ["illegal_transition", "ok"]
     with tenant_context(world.tenant):
         final = Booking.objects.get(pk=booking.pk).status

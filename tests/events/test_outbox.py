@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -19,6 +20,7 @@ from events.registry import consumer
 from tenants.context import tenant_context
 from tenants.models import Membership
 from tests.factories import make_tenant
+from tests.races import Racer, finish, run_before
 from tourops.celery import app
 
 TIMEOUT = 10
@@ -273,66 +275,65 @@ def test_the_sweep_goes_on_past_a_failing_tenant(monkeypatch, transactional_db):
     assert first.pk != second.pk
 
 
-@consumer(name="tests.slow")
-def slow(event) -> None:
-    _calls.setdefault(f"slow:{event.payload['key']}", []).append(str(event.pk))
-    time.sleep(0.4)  # the second delivery arrives while the first is still inside its transaction
+# key -> the hook that tests.pausing runs (once) inside its transaction
+_inside_consumer: dict[str, Callable[[], object]] = {}
+
+
+@consumer(name="tests.pausing")
+def pausing(event) -> None:
+    """Records its call, then runs the test's hook for its key (once) inside the consumer's transaction."""
+    _calls.setdefault(f"pausing:{event.payload['key']}", []).append(str(event.pk))
+    hook = _inside_consumer.pop(event.payload["key"], None)
+    if hook is not None:
+        hook()
 
 
 def test_two_deliveries_at_the_same_moment_run_the_consumer_once(tenant, monkeypatch):
-    import threading
-
     monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
     key = uuid.uuid4().hex
     event = _announce(tenant, key)
-    results, barrier = [], threading.Barrier(2)
 
     def deliver():
-        try:
-            barrier.wait()
-            headers = {"tenant_id": str(tenant.pk)}
-            results.append(tasks.handle.apply((str(event.pk), "tests.slow"), headers=headers).get())
-        finally:
-            connections.close_all()
+        headers = {"tenant_id": str(tenant.pk)}
+        return tasks.handle.apply((str(event.pk), "tests.pausing"), headers=headers).get()
 
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(TIMEOUT)
+    second = Racer("the second delivery", deliver)
+
+    def let_the_second_arrive():
+        """The first delivery is inside its transaction: the second one arrives now and runs until it waits on
+        the first (or ends); then the first carries on and commits."""
+        second.start()
+        second.wait_until_blocked_or_finished()
+
+    _inside_consumer[key] = let_the_second_arrive
+    first = Racer("the first delivery", deliver).start()
+    results = finish(first, second)
 
     assert sorted(results) == ["already handled", "handled"]
-    assert _calls[f"slow:{key}"] == [str(event.pk)]
+    assert _calls[f"pausing:{key}"] == [str(event.pk)]
 
 
 def test_two_relays_at_the_same_moment_publish_once(tenant, monkeypatch):
-    import threading
-
     monkeypatch.setattr(outbox, "_request_relay", lambda *args: None)
     event = _announce(tenant, uuid.uuid4().hex)
-    sent, counts, inside = [], [], threading.Event()
+    sent = []
+    monkeypatch.setattr(tasks.handle, "apply_async", lambda *args, **kwargs: sent.append(args))
 
-    def slow_send(*args, **kwargs):
-        sent.append(args)
-        inside.set()
-        time.sleep(0.4)  # hold the first relay's row lock while the second one looks
+    def relay():
+        with tenant_context(tenant):
+            return outbox.dispatch([event.pk])
 
-    monkeypatch.setattr(tasks.handle, "apply_async", slow_send)
+    second = Racer("the second relay", relay)
 
-    def relay(wait_first: bool):
-        try:
-            if wait_first:
-                inside.wait(TIMEOUT)
-            with tenant_context(tenant):
-                counts.append(outbox.dispatch([event.pk]))
-        finally:
-            connections.close_all()
+    def let_the_second_look(*args, **kwargs):
+        """The first relay holds the event's row lock here: the second one looks now, until it waits on that
+        lock (or ends)."""
+        second.start()
+        second.wait_until_blocked_or_finished()
 
-    threads = [threading.Thread(target=relay, args=(flag,)) for flag in (False, True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(TIMEOUT)
+    run_before(monkeypatch, tasks.handle, "apply_async", let_the_second_look)
+    first = Racer("the first relay", relay).start()
+    counts = finish(first, second)
 
     assert sorted(counts) == [0, 1]
     assert len(sent) == 2  # two consumers of tests.happened, queued once each

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 
 import pytest
 from django.core.asgi import get_asgi_application
@@ -27,6 +26,7 @@ from partners.models import PartnerUser
 from tenants.context import tenant_context
 from tests.catalogue import make_agency, make_departure, make_option, make_tour
 from tests.factories import host_of, make_tenant, make_user, obtain_tokens
+from tests.races import run_before, wait_for
 
 urlpatterns = [
     path("api/v1/tours/<slug:slug>/availability/", availability_view, name="tour-availability"),
@@ -174,12 +174,11 @@ def test_concurrent_misses_of_one_answer_share_one_computation(app, catalogue, m
     computed = []
     compute = views_public.render_public_availability
 
-    def slow_compute(*args):
+    def counted_compute(*args):
         computed.append(args)
-        time.sleep(0.3)  # the other requests arrive while this one computes
         return compute(*args)
 
-    monkeypatch.setattr(views_public, "render_public_availability", slow_compute)
+    monkeypatch.setattr(views_public, "render_public_availability", counted_compute)
 
     async def burst(count: int) -> list:
         return await asyncio.gather(*(request(app, host, url) for _ in range(count)))
@@ -188,6 +187,14 @@ def test_concurrent_misses_of_one_answer_share_one_computation(app, catalogue, m
     with tenant_context(tenant):
         Departure.objects.filter(pk=departures[1].pk).update(sold=F("sold") + 3)
         bump_availability(tenant.pk, tour.pk)
+    asking = []  # requests of the burst that missed the cache and ask for the computed answer
+    run_before(monkeypatch, AvailabilityFastPath, "_render", lambda *args: asking.append(args), once=False)
+    run_before(  # the burst's (first) computation: the other requests arrive while it computes
+        monkeypatch,
+        views_public,
+        "render_public_availability",
+        lambda *args: wait_for(lambda: len(asking) == 12, lambda: f"12 requests asking, not {len(asking)}"),
+    )
     responses = asyncio.run(burst(12))
     assert len(computed) == 2
     assert {status for status, _, _ in responses} == {200}

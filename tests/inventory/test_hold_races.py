@@ -22,7 +22,8 @@ from inventory.services import (
 )
 from tenants.context import tenant_context
 from tests.inventory.conftest import age, build_world
-from tests.inventory.races import THREADS, assert_consistent, attempt, kinds, run_together, unexpected
+from tests.inventory.seats import assert_consistent, kinds
+from tests.races import THREADS, attempt, run_together, unexpected
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

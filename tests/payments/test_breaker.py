@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from payments.gateways.base import GatewayDeclined, GatewayRejected, GatewayUnavailable
 from payments.gateways.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, guarded
+from tests.races import run_together
 
 
 class Clock:
@@ -99,22 +98,10 @@ def test_exactly_one_probe_among_concurrent_threads(clock):
     fail(3, breaker(clock))
     clock.advance(30)
     threads_count = 16
-    start = threading.Barrier(threads_count)
-    answers: list[bool] = []
-    lock = threading.Lock()
 
-    def ask():
-        own = breaker(clock)  # each thread its own object, as each web process would have
-        start.wait()
-        answer = own.available()
-        with lock:
-            answers.append(answer)
+    # each thread its own breaker object, as each web process would have
+    answers = run_together(lambda index: [breaker(clock).available()], threads=threads_count)
 
-    threads = [threading.Thread(target=ask) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
     assert len(answers) == threads_count
     assert answers.count(True) == 1
 

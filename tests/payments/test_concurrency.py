@@ -25,7 +25,6 @@ from payments.models import Installment, Payment, PaymentSchedule, Refund, Webho
 from payments.services import installments, online, reconciliation, refunds, webhooks
 from tenants.context import tenant_context
 from tests.factories import host_of
-from tests.inventory.races import run_together, unexpected
 from tests.payments.helpers import (
     DECLINED_OFF_SESSION,
     DEPOSIT,
@@ -36,6 +35,7 @@ from tests.payments.helpers import (
     retail_booking,
     stripe_webhook,
 )
+from tests.races import run_together, unexpected
 
 P = Payment.Provider
 TABS = 6

@@ -3,11 +3,11 @@ and announced; bad input, overpayment and the wrong state change nothing; retrie
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
+from functools import partial
 
 import pytest
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 
 from bookings import services
 from bookings.models import Booking
@@ -21,6 +21,7 @@ from tenants.context import tenant_context
 from tenants.models import AuditEvent
 from tests.bookings.world import World
 from tests.payments.helpers import TOTAL, clerk, retail_booking
+from tests.races import attempt_together, run_together, unexpected
 
 
 def _state(booking: Booking) -> tuple:
@@ -248,29 +249,17 @@ def test_two_clerks_recording_the_last_of_the_balance_at_once_count_it_once():
     with tenant_context(world.tenant):
         booking = retail_booking(world, "a")
         record_offline_payment(booking, amount=TOTAL - 7000, method="cash", reference="", actor=staff[0])
-    outcomes, barrier = [], threading.Barrier(2)
 
     def record(actor, reference):
-        try:
-            barrier.wait()
-            with tenant_context(world.tenant):
-                record_offline_payment(
-                    booking, amount=7000, method="bank_transfer", reference=reference, actor=actor
-                )
-            outcomes.append("recorded")
-        except DomainError as error:
-            outcomes.append(error.code)
-        finally:
-            connections.close_all()
+        record_offline_payment(booking, amount=7000, method="bank_transfer", reference=reference, actor=actor)
+        return "recorded"
 
-    threads = [
-        threading.Thread(target=record, args=(actor, f"BANK-{n}")) for n, actor in enumerate(staff, start=1)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    outcomes = attempt_together(
+        world.tenant,
+        *[partial(record, actor, f"BANK-{n}") for n, actor in enumerate(staff, start=1)],
+    )
 
+    assert not unexpected(outcomes), outcomes
     assert sorted(outcomes) == ["nothing_due", "recorded"]
     with tenant_context(world.tenant):
         fresh = Booking.objects.get(pk=booking.pk)
@@ -285,30 +274,22 @@ def test_two_concurrent_retries_with_one_idempotency_key_record_one_payment():
     staff = clerk(world)
     with tenant_context(world.tenant):
         booking = retail_booking(world, "a")
-    payments, barrier = [], threading.Barrier(2)
 
-    def record():
-        try:
-            barrier.wait()
-            with tenant_context(world.tenant):
-                payment = record_offline_payment(
-                    booking,
-                    amount=3000,
-                    method="cash",
-                    reference="",
-                    actor=staff,
-                    idempotency_key="double-click",
-                )
-            payments.append(payment.pk)
-        finally:
-            connections.close_all()
+    def record(index: int) -> list[object]:
+        with tenant_context(world.tenant):
+            payment = record_offline_payment(
+                booking,
+                amount=3000,
+                method="cash",
+                reference="",
+                actor=staff,
+                idempotency_key="double-click",
+            )
+        return [payment.pk]
 
-    threads = [threading.Thread(target=record) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    payments = run_together(record, threads=2)
 
+    assert not unexpected(payments), payments
     assert len(payments) == 2 and payments[0] == payments[1]
     with tenant_context(world.tenant):
         assert Booking.objects.get(pk=booking.pk).paid == 3000

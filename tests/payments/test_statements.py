@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
+from functools import partial
 
 import pytest
-from django.db import connections
 
 from bookings import services as booking_services
 from bookings.models import Booking
@@ -25,6 +24,7 @@ from tests.backoffice.conftest import signed_in
 from tests.bookings.world import World
 from tests.catalogue import make_departure
 from tests.payments.helpers import clerk, retail_booking
+from tests.races import attempt_together, unexpected
 
 ADULT = 8000  # trade price of an adult in the World, EUR minor units
 
@@ -297,27 +297,16 @@ def test_two_concurrent_agency_payments_never_allocate_more_than_is_open():
     staff = [clerk(world), clerk(world)]
     with tenant_context(world.tenant):
         late, early = _two_bookings(world)
-    outcomes, barrier = [], threading.Barrier(2)
 
     def pay(actor, reference):
-        try:
-            barrier.wait()
-            with tenant_context(world.tenant):
-                record_agency_payment(
-                    world.agency, amount=20000, currency="EUR", reference=reference, actor=actor
-                )
-            outcomes.append("recorded")
-        except DomainError as error:
-            outcomes.append(error.code)
-        finally:
-            connections.close_all()
+        record_agency_payment(world.agency, amount=20000, currency="EUR", reference=reference, actor=actor)
+        return "recorded"
 
-    threads = [threading.Thread(target=pay, args=(actor, f"TRF-{n}")) for n, actor in enumerate(staff)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(20)
+    outcomes = attempt_together(
+        world.tenant, *[partial(pay, actor, f"TRF-{n}") for n, actor in enumerate(staff)]
+    )
 
+    assert not unexpected(outcomes), outcomes
     assert sorted(outcomes) == ["overpayment", "recorded"]
     with tenant_context(world.tenant):
         assert _paid(early, late) == [ADULT, 20000 - ADULT]

@@ -5,17 +5,17 @@ refusal."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.errors import DomainError
 from tenants.context import tenant_context
 from tests.factories import make_tenant
+from tests.races import run_together
 from tours.models import Channel, PromoCode, PromoRedemption
 from tours.services import redeem_promo, release_promo
 
@@ -146,26 +146,12 @@ def test_a_bad_reference_is_refused(tenant, reference):
 
 def redeem_concurrently(tenant, references: list[str]) -> list[object]:
     """Each reference redeemed in its own thread with its own connection, all released at once."""
-    start = threading.Barrier(len(references))
-    outcomes: list[object] = [None] * len(references)
 
-    def run(index: int, reference: str) -> None:
-        try:
-            start.wait(timeout=30)
-            with tenant_context(tenant):
-                outcomes[index] = redeem_promo("race", reference, Channel.RETAIL, "EUR")
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test inspects
-            outcomes[index] = error
-        finally:
-            connections.close_all()
+    def redeem(index: int) -> list[object]:
+        with tenant_context(tenant):
+            return [redeem_promo("race", references[index], Channel.RETAIL, "EUR")]
 
-    threads = [threading.Thread(target=run, args=(i, ref)) for i, ref in enumerate(references)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return outcomes
+    return run_together(redeem, threads=len(references))
 
 
 @pytest.mark.django_db(transaction=True)
