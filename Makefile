@@ -25,6 +25,7 @@ browser: install
 
 test: install $(MYPY_CACHE)/.settings
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	@chromium="$$($(BIN)/python tests/e2e/chromium.py)" && echo "Browser tests use $$chromium" && \
 	  CHROMIUM="$$chromium" $(BIN)/python -m pytest -n 2 --durations=15

@@ -38,8 +38,8 @@ class EmailBackend(ModelBackend):
         return False
 
 
-# Where an agency's bookers (PartnerUser, no staff membership) may sign in: the API now, the trade portal with its
-# issue. Everything else on a tenant host (the back office above all) is for staff members only.
+# Where an agency's bookers (PartnerUser, no staff membership) may sign in: the API (the trade portal's pages will
+# be added here). Everything else on a tenant host (the back office above all) is for staff members only.
 PARTNER_AREAS = ("/api/",)
 
 

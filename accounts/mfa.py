@@ -33,7 +33,7 @@ def is_verified(user) -> bool:
 def needs_verification(user: User) -> bool:
     """Whether this session must present a second factor before it may act: if the role demands MFA, or if
     the user has enrolled a device (then it is always asked)."""
-    return user.mfa_required() or has_confirmed_device(user)
+    return user.needs_second_factor()
 
 
 def pending_totp_device(user: User) -> TOTPDevice:

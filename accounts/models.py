@@ -5,10 +5,12 @@ import uuid
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
+from django_otp import devices_for_user
 
 from core.ids import uuid7
 from core.pii.fields import EncryptedTextField
 from tenants.context import current_tenant_id
+from tenants.models import Membership
 from tenants.roles import MFA_REQUIRED_ROLES, role_has_module_perms, role_has_perm
 
 
@@ -70,8 +72,6 @@ class User(AbstractBaseUser):
             return None
         roles = self.__dict__.setdefault("_role_cache", {})
         if tenant_id not in roles:
-            from tenants.models import Membership
-
             roles[tenant_id] = (
                 Membership.objects.filter(tenant_id=tenant_id, user_id=self.pk, is_active=True)
                 .values_list("role", flat=True)
@@ -89,12 +89,11 @@ class User(AbstractBaseUser):
             return None
         accounts = self.__dict__.setdefault("_partner_cache", {})
         if tenant_id not in accounts:
-            from partners.models import Agency, PartnerUser
-
+            # Through the relation the partners app declares (PartnerUser.user): accounts does not know partners.
             accounts[tenant_id] = (
-                PartnerUser.objects.select_related("agency")
-                .filter(tenant_id=tenant_id, user_id=self.pk, is_active=True)
-                .exclude(agency__status=Agency.Status.CLOSED)
+                self.partner_accounts.able_to_book()
+                .select_related("agency")
+                .filter(tenant_id=tenant_id)
                 .first()
             )
         return accounts[tenant_id]
@@ -112,6 +111,11 @@ class User(AbstractBaseUser):
         if tenant_id is None:
             return self.is_superuser  # platform administrators always
         return self.role_in(tenant_id) in MFA_REQUIRED_ROLES
+
+    def needs_second_factor(self) -> bool:
+        """Whether a session of this user must present a second factor before it may act: if the role demands
+        MFA, or if the user has enrolled a device (then it is always asked)."""
+        return self.mfa_required() or any(True for _ in devices_for_user(self, confirmed=True))
 
     def has_perm(self, perm: str, obj=None) -> bool:
         if not self.is_active:

@@ -1,20 +1,16 @@
 """Bookings in the back office. The model pages are read-only: every change to a booking goes through a service,
-from the action pages on the booking's page (``bookings.views_backoffice``), never through a model form. Also
-serves the booking's documents and the departure manifest."""
+from the action pages the back office adds to the booking's page (``portals.backoffice``), never through a model
+form."""
 
 import datetime as dt
 import re
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import unquote
 from django.db.models import Exists, OuterRef, Subquery
-from django.urls import path
 from django.utils import timezone
 
-from bookings import views_backoffice as views
 from bookings.models import (
     Booking,
     BookingItem,
@@ -206,45 +202,10 @@ class BookingAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if EMAIL_LIKE.fullmatch(term):
             # The address is stored encrypted: only its blind index can be matched, and only exactly.
-            results = results | queryset.filter(**blind_lookup(Booking, "lead_email_index", term))
+            results = results | queryset.filter(
+                **blind_lookup(Booking, "lead_email_index", term, tenant_id=request.tenant.pk)
+            )
         return results, may_have_duplicates
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path(
-                "<uuid:object_id>/action/<slug:action>/",
-                view(partial(views.booking_action, model_admin=self)),
-                name="bookings_booking_action",
-            ),
-            path(
-                "<uuid:object_id>/documents/<uuid:document_id>/",
-                view(partial(views.document_download, model_admin=self)),
-                name="bookings_booking_document",
-            ),
-            path(
-                "manifest/<uuid:departure_id>/",
-                view(partial(views.departure_manifest_view, model_admin=self)),
-                name="bookings_departure_manifest",
-            ),
-            path(
-                "manifest/<uuid:departure_id>/csv/",
-                view(partial(views.departure_manifest_view, fmt="csv", model_admin=self)),
-                name="bookings_departure_manifest_csv",
-            ),
-            path(
-                "manifest/<uuid:departure_id>/pdf/",
-                view(partial(views.departure_manifest_view, fmt="pdf", model_admin=self)),
-                name="bookings_departure_manifest_pdf",
-            ),
-            *super().get_urls(),
-        ]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        booking = self.get_object(request, unquote(object_id))
-        if booking is not None and self.has_view_permission(request, booking):
-            extra_context = {**(extra_context or {}), **views.booking_page_context(request, booking)}
-        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Traveller, site=tenant_admin_site)

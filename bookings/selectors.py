@@ -8,6 +8,7 @@ from django.db.models import Min
 
 from bookings.models import Booking
 from core.pii.fields import blind_lookup
+from tenants.context import require_tenant_id
 
 
 def find_booking(reference: str, email: str) -> Booking | None:
@@ -17,7 +18,7 @@ def find_booking(reference: str, email: str) -> Booking | None:
     if not reference or not (email or "").strip():
         return None
     return Booking.objects.filter(
-        reference=reference, **blind_lookup(Booking, "lead_email_index", email)
+        reference=reference, **blind_lookup(Booking, "lead_email_index", email, tenant_id=require_tenant_id())
     ).first()
 
 

@@ -13,13 +13,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
 from django.db.models import Count
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
 import inventory.services as inventory_services
 from core.errors import DomainError
 from inventory.models import Allotment, Closure, Departure, Hold, Schedule
-from inventory.views_backoffice import capacity_calendar
 from tenants import audit
 from tenants.admin import AuditedModelAdmin, ReadOnlyAdmin, ServiceErrorsAsFormErrors, adopt_saved
 from tenants.admin_sites import tenant_admin_site
@@ -281,17 +280,6 @@ class DepartureAdmin(ServiceErrorsAsFormErrors, AuditedModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # cancel instead: holds, bookings and manifests refer to departures
-
-    def get_urls(self):
-        calendar = path(
-            "calendar/<uuid:tour_id>/",
-            self.admin_site.admin_view(self.calendar_view),
-            name="inventory_departure_calendar",
-        )
-        return [calendar, *super().get_urls()]
-
-    def calendar_view(self, request, tour_id):
-        return capacity_calendar(request, tour_id, model_admin=self)
 
 
 # --- closures, allotments, holds --------------------------------------------------------------------------------

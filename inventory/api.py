@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from core.errors import DomainError
 from inventory import services
+from inventory.api_catalogue import check_on_sale, selling_context
 from inventory.models import Allotment, Departure, Hold
 from inventory.serializers import (
     AllotmentResizeSerializer,
@@ -28,7 +29,6 @@ from tenants.permissions import (
     partner_of,
     scope_to_partner,
 )
-from tours.api import check_on_sale, selling_context
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",

@@ -33,10 +33,10 @@ from core.errors import DomainError
 from core.money import Money
 from inventory.cache import AVAILABILITY_TTL, availability_key
 from inventory.models import Allotment, Departure, Hold
+from inventory.search import catalogue_version
 from tenants.models import Tenant
 from tours.models import Channel, Option, Tour
 from tours.pricing import price_from
-from tours.search import catalogue_version
 
 if TYPE_CHECKING:
     from partners.models import Agency

@@ -11,7 +11,7 @@ from core.currencies import CURRENCY_CHOICES
 from core.ids import uuid7
 from core.money import Money
 from core.validators import validate_country
-from tenants.models import TenantModel
+from tenants.models import TenantManager, TenantModel
 
 
 class Agency(TenantModel):
@@ -66,9 +66,17 @@ class AgencyContact(TenantModel):
         return self.name
 
 
+class PartnerUserQuerySet(models.QuerySet):
+    def able_to_book(self) -> PartnerUserQuerySet:
+        """Active bookers of agencies that are not closed."""
+        return self.filter(is_active=True).exclude(agency__status=Agency.Status.CLOSED)
+
+
 class PartnerUser(TenantModel):
     """A person who books for an agency. Signs in to the trade portal only (never the back office: that needs a
     staff Membership), and sees only its own agency's bookings, allotments and statements."""
+
+    objects = TenantManager.from_queryset(PartnerUserQuerySet)()
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     user = models.ForeignKey(

@@ -1,14 +1,12 @@
 """Payments in the back office.
 
-Money rows (payments, refunds, webhook events) are read-only: money is recorded only through ``payments.services``
-and ``payments.refunds`` (the booking page's actions and the refund list's "record the money sent back"), so every
+Money rows (payments, refunds, webhook events) are read-only: money is recorded only through the payment services
+(``offline``, ``refunds``: the booking page's actions and the refund list's "record the money sent back"), so every
 change moves ``Booking.paid``, is audited and announced. Staff edit the configuration: gateway accounts (secrets
 write-only), payment terms and exchange rates (also imported from CSV).
 """
 
 from __future__ import annotations
-
-from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
@@ -16,13 +14,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
 
 from core.errors import DomainError
 from core.money import format_money
 from payments.models import ExchangeRate, GatewayAccount, Payment, PaymentTerms, Refund, WebhookEvent
 from payments.services import refunds as refund_services
-from payments.views_backoffice import exchange_rate_import
 from tenants import audit
 from tenants.admin import AuditedModelAdmin, ReadOnlyAdmin
 from tenants.admin_sites import tenant_admin_site
@@ -417,22 +413,3 @@ class ExchangeRateAdmin(AuditedModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.source = ExchangeRate.Source.MANUAL
         super().save_model(request, obj, form, change)
-
-    def get_urls(self):
-        return [
-            path(
-                "import/",
-                self.admin_site.admin_view(partial(exchange_rate_import, model_admin=self)),
-                name="payments_exchangerate_import",
-            ),
-            *super().get_urls(),
-        ]
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "import_url": reverse("admin:payments_exchangerate_import")
-            if self.has_add_permission(request)
-            else "",
-        }
-        return super().changelist_view(request, extra_context)

@@ -13,7 +13,7 @@
 - ``WebhookEvent``: every verified gateway event, once (replays are ignored).
 - ``ExchangeRate``: rates for reporting in the tenant's base currency (a customer is never charged converted).
 
-``Booking.paid`` (succeeded payments minus succeeded refunds) moves only in ``payments.services``.
+``Booking.paid`` (succeeded payments minus succeeded refunds) moves only in ``payments.services.paid``.
 """
 
 from __future__ import annotations

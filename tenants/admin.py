@@ -1,19 +1,15 @@
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin
 from django.db import transaction
 
-from accounts.passwords import send_invitation
 from core.errors import DomainError
 from tenants import audit, services
 from tenants.admin_sites import platform_admin_site, tenant_admin_site
-from tenants.context import tenant_context
 from tenants.models import AuditEvent, Domain, Membership, PlatformAuditEvent, Tenant
-from tenants.roles import Role
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -219,7 +215,6 @@ class MembershipAdmin(admin.ModelAdmin):
                 actor=request.user,
                 request=request,
             )
-            transaction.on_commit(partial(send_invitation, request, saved.user, request.tenant))
         adopt_saved(obj, saved)
 
     def has_delete_permission(self, request, obj=None):
@@ -235,12 +230,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("tenants.view_auditevent")
-
-
-def _invite_first_owner(request, tenant) -> None:
-    with tenant_context(tenant):
-        owner = Membership.objects.select_related("user").get(role=Role.OWNER).user
-        send_invitation(request, owner, tenant)
 
 
 # --- platform admin (platform host) ---------------------------------------------------------------------------
@@ -315,7 +304,6 @@ class TenantAdmin(AuditedModelAdmin):
             actor=request.user,
             request=request,
         )
-        transaction.on_commit(partial(_invite_first_owner, request, created))
         adopt_saved(obj, created)
 
     def has_delete_permission(self, request, obj=None):

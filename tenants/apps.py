@@ -1,5 +1,8 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.db import connections
 from django.db.models.signals import post_migrate
+
+from tenants.db import grant_runtime_privileges
 
 
 class TenantsConfig(AppConfig):
@@ -15,11 +18,6 @@ class TenantsConfig(AppConfig):
 def _grant_runtime_privileges(sender, using, **kwargs) -> None:
     """After every migrate: the runtime role may read and write rows; tables of models marked
     ``append_only = True`` (audit log, invoices) get INSERT and SELECT only."""
-    from django.apps import apps
-    from django.db import connections
-
-    from tenants.db import grant_runtime_privileges
-
     append_only = [
         model._meta.db_table for model in apps.get_models() if getattr(model, "append_only", False)
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
@@ -16,6 +17,7 @@ from tenants import audit
 from tenants.context import tenant_context
 from tenants.models import Domain, Membership, Tenant
 from tenants.roles import Role
+from tenants.signals import member_added
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -105,11 +107,10 @@ def add_member(
     user = find_or_create_user(email, full_name)
     if Membership.objects.filter(user=user).exists():
         raise DomainError(f"{user.email} is already a member of this team.", code="already_member")
-    from partners.models import PartnerUser
-
-    if PartnerUser.objects.filter(user=user).exists():
-        # Staff see every booking; a booker only their agency's. One person is never both (partners refuse the
-        # other direction), so an agency's account cannot widen its own access.
+    # Staff see every booking; a booker only their agency's. One person is never both (partners refuse the other
+    # direction), so an agency's account cannot widen its own access. (Through the relation the partners app
+    # declares on the user: tenants does not know partners.)
+    if user.partner_accounts.exists():
         raise DomainError(
             f"{user.email} books for a partner agency here; use another address for a team member.",
             code="partner_account",
@@ -123,6 +124,13 @@ def add_member(
         changes=audit.diff(None, audit.snapshot(membership)),
         request=request,
     )
+    if request is not None:  # added by someone on a page: the person is told where to sign in
+        tenant = Tenant.objects.get(pk=membership.tenant_id)
+        transaction.on_commit(
+            partial(
+                member_added.send, sender=Membership, membership=membership, tenant=tenant, request=request
+            )
+        )
     return membership
 
 

@@ -1,8 +1,12 @@
 from django.db.models.signals import post_delete, post_save, pre_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from tenants.models import Domain, Tenant
 from tenants.routing import forget_hosts
+
+# Someone was added to a tenant's team from a page (after the commit): ``membership``, ``tenant``, ``request``.
+# The accounts app invites them.
+member_added = Signal()
 
 
 @receiver([post_save, post_delete], sender=Domain)

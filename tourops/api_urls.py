@@ -5,16 +5,16 @@ from accounts import api as accounts_api
 from bookings import api as bookings_api
 from bookings import api_checkin
 from inventory import api as inventory_api
+from inventory import api_catalogue as catalogue_api
 from inventory.views_public import availability_view
 from partners import api as partners_api
 from payments import api as payments_api
 from tenants import api as tenants_api
-from tours import api as tours_api
 
 router = SimpleRouter()
 router.register("memberships", tenants_api.MembershipViewSet, basename="membership")
 router.register("audit-events", tenants_api.AuditEventViewSet, basename="audit-event")
-router.register("tours", tours_api.TourViewSet, basename="tour")
+router.register("tours", catalogue_api.TourViewSet, basename="tour")
 router.register("departures", inventory_api.DepartureViewSet, basename="departure")
 router.register("holds", inventory_api.HoldViewSet, basename="hold")
 router.register("allotments", inventory_api.AllotmentViewSet, basename="allotment")
@@ -28,7 +28,7 @@ urlpatterns = [
     path("auth/token/refresh/", accounts_api.TokenRefreshView.as_view(), name="token-refresh"),
     path("auth/token/revoke/", accounts_api.TokenRevokeView.as_view(), name="token-revoke"),
     path("me/", accounts_api.MeView.as_view(), name="me"),
-    path("quotes/", tours_api.QuoteView.as_view(), name="quote"),
+    path("quotes/", catalogue_api.QuoteView.as_view(), name="quote"),
     path("tours/<slug:slug>/availability/", availability_view, name="tour-availability"),
     path("check-in/", api_checkin.CheckInView.as_view(), name="check-in"),
     # Before the router: its booking detail pattern would otherwise take the reference for a primary key.

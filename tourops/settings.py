@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "events",
     "payments",
     "portals",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -3,7 +3,6 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from bookings import views_checkin
 from core.openapi import CachedSchemaView
 from payments import views as payments_views
 from tenants.admin_sites import tenant_admin_site
@@ -19,8 +18,7 @@ urlpatterns = [
     path("api/v1/", include("tourops.api_urls")),
     path("api/v1/schema/", CachedSchemaView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("check-in/", views_checkin.enter_code, name="check_in_code"),
-    path("check-in/<str:token>/", views_checkin.check_in_page, name="check_in"),
+    path("", include("portals.checkin.urls")),
     path("payments/webhooks/<str:provider>/", payments_views.webhook, name="payments-webhook"),
     path("", include("portals.retail.urls")),
 ]

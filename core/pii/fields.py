@@ -3,7 +3,7 @@
 ``EncryptedTextField`` stores AES-256-GCM ciphertext (bytea) bound to tenant + table + column; the value on the
 instance is the plaintext, decrypted on first access (the tenant is known only from the instance, so decryption
 cannot happen in ``from_db_value``). ``BlindIndexField`` stores a keyed hash of another field for equality
-lookups: ``Model.objects.filter(**blind_lookup(Model, "email_index", "a@b.com"))``.
+lookups: ``Model.objects.filter(**blind_lookup(Model, "email_index", "a@b.com", tenant_id=...))``.
 """
 
 from __future__ import annotations
@@ -192,12 +192,9 @@ class BlindIndexField(models.Field):
         return None if value is None else bytes(value)
 
 
-def blind_lookup(model, field_name: str, value: str, *, scope: str | None = None) -> dict[str, bytes]:
-    """Filter kwargs matching rows whose ``source`` equals ``value`` (scope: current tenant by default)."""
-    from tenants.context import current_tenant_id
-
+def blind_lookup(model, field_name: str, value: str, *, tenant_id: object | None) -> dict[str, bytes]:
+    """Filter kwargs matching rows whose ``source`` equals ``value``: the rows of ``tenant_id`` (the scope their
+    index was computed in, see ``scope_of``), or platform rows (``tenant_id`` None)."""
     field = model._meta.get_field(field_name)
-    if scope is None:
-        tenant_id = current_tenant_id()
-        scope = str(tenant_id) if tenant_id and hasattr(model, "tenant_id") else PLATFORM_SCOPE
+    scope = str(tenant_id) if tenant_id and hasattr(model, "tenant_id") else PLATFORM_SCOPE
     return {field_name: blind_index(value, scope=scope, purpose=field.purpose)}

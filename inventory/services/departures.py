@@ -17,9 +17,9 @@ from core.locking import UPDATE, lock_rows
 from inventory.cache import bump_availability
 from inventory.models import Allotment, Closure, Departure, Hold, Schedule
 from inventory.schedules import is_nonexistent, local_to_utc, occurrences
+from inventory.search import bump_catalogue
 from inventory.services._seats import DEPARTURE_TABLE, end_holds, expire_lazily, lock_ending_holds
 from tours.models import Option, Tour
-from tours.search import bump_catalogue
 
 # Generated departures run this far ahead; the nightly task moves the horizon on.
 GENERATION_HORIZON_DAYS = 183

@@ -6,12 +6,12 @@ from core.errors import ConflictError
 from payments.gateways.base import PaymentGateway
 from payments.models import GatewayAccount
 
-P = GatewayAccount.Provider
+Provider = GatewayAccount.Provider
 
 
 class GatewayNotConfigured(ConflictError):
     def __init__(self, provider: str):
-        label = P(provider).label if provider in P.values else provider
+        label = Provider(provider).label if provider in Provider.values else provider
         super().__init__(
             f"{label} is not set up for this business: add its keys under Payments → Gateway accounts.",
             code="gateway_not_configured",
@@ -19,7 +19,7 @@ class GatewayNotConfigured(ConflictError):
 
 
 def build(account: GatewayAccount) -> PaymentGateway:
-    if account.provider == P.STRIPE:
+    if account.provider == Provider.STRIPE:
         from payments.gateways.stripe import StripeGateway
 
         return StripeGateway(
@@ -40,7 +40,7 @@ def build(account: GatewayAccount) -> PaymentGateway:
 def configured_providers() -> list[str]:
     """Active gateways of the current tenant, Stripe (the primary) first."""
     providers = set(GatewayAccount.objects.filter(is_active=True).values_list("provider", flat=True))
-    return [provider for provider in (P.STRIPE, P.PAYPAL) if provider in providers]
+    return [provider for provider in (Provider.STRIPE, Provider.PAYPAL) if provider in providers]
 
 
 def gateway_for(provider: str) -> PaymentGateway:

@@ -52,8 +52,8 @@ from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
 
-D = Installment.Dunning
-ST = Payment.Status
+Dunning = Installment.Dunning
+PaymentStatus = Payment.Status
 BATCH = 200
 
 
@@ -70,7 +70,7 @@ def installments_due(today: dt.date, limit: int = BATCH) -> list[Installment]:
             schedule__booking__paid__lt=F("schedule__booking__total"),
             schedule__needs_attention=False,
         )
-        .exclude(dunning=D.GAVE_UP)
+        .exclude(dunning=Dunning.GAVE_UP)
         .exclude(next_attempt_on__gt=today)
         .select_related("schedule")
         .order_by("due_on", "id")[:limit]
@@ -144,7 +144,11 @@ NOT_DUNNED = (*REQUEST_REFUSED, UNKNOWN_OUTCOME)
 
 def _unsettled_attempt(installment: Installment) -> Payment | None:
     return (
-        Payment.objects.filter(installment=installment, off_session=True, status__in=(ST.CREATED, ST.PENDING))
+        Payment.objects.filter(
+            installment=installment,
+            off_session=True,
+            status__in=(PaymentStatus.CREATED, PaymentStatus.PENDING),
+        )
         .order_by("created_at")
         .first()
     )
@@ -201,7 +205,7 @@ def _undunned_failure(installment: Installment) -> Payment | None:
     if installment.attempts_dunned >= installment.attempts:
         return None
     latest = Payment.objects.filter(installment=installment, off_session=True).order_by("-created_at").first()
-    if latest is None or latest.status != ST.FAILED or latest.failure_code in NOT_DUNNED:
+    if latest is None or latest.status != PaymentStatus.FAILED or latest.failure_code in NOT_DUNNED:
         return None
     return latest
 
@@ -211,7 +215,7 @@ def _its_turn(booking: Booking, installment: Installment, today: dt.date) -> boo
     still confirmed, the installment not given up, its retry day come (another run may have dunned it since this
     one listed it), and no earlier installment still unpaid and not given up — that one leads, and its charge
     takes this one too, so that two installments falling due together make one charge and one dunning email."""
-    if booking.status != Booking.Status.CONFIRMED or installment.dunning == D.GAVE_UP:
+    if booking.status != Booking.Status.CONFIRMED or installment.dunning == Dunning.GAVE_UP:
         return False
     if installment.schedule.needs_attention:
         return False  # staff look at this booking's payments first
@@ -225,7 +229,7 @@ def _an_earlier_one_leads(booking: Booking, installment: Installment) -> bool:
     return any(
         1 < state.installment.sequence < installment.sequence  # the first is never charged by the beat
         and state.outstanding > 0
-        and state.installment.dunning != D.GAVE_UP
+        and state.installment.dunning != Dunning.GAVE_UP
         for state in schedules.installment_states(booking)
     )
 
@@ -284,7 +288,7 @@ def _schedule_retry_or_give_up(
     installment.attempts_dunned = attempt
     if attempt <= len(days):
         installment.next_attempt_on = today + dt.timedelta(days=days[attempt - 1])
-        installment.dunning = D.FINAL_NOTICE if attempt == len(days) else D.FAILED
+        installment.dunning = Dunning.FINAL_NOTICE if attempt == len(days) else Dunning.FAILED
         installment.save(update_fields=[*DUNNING_FIELDS])
         publish(
             "payment.installment_failed",
@@ -298,11 +302,11 @@ def _schedule_retry_or_give_up(
                 "reason": why,
                 "attempt": attempt,
                 "next_attempt_on": installment.next_attempt_on.isoformat(),
-                "final_notice": installment.dunning == D.FINAL_NOTICE,
+                "final_notice": installment.dunning == Dunning.FINAL_NOTICE,
             },
         )
         return
-    installment.dunning, installment.next_attempt_on = D.GAVE_UP, None
+    installment.dunning, installment.next_attempt_on = Dunning.GAVE_UP, None
     installment.save(update_fields=[*DUNNING_FIELDS])
     outcome = installment.schedule.terms.get("after_final_failure") or PaymentTerms.AfterFinalFailure.FLAG
     publish(
@@ -329,7 +333,7 @@ def unknown_outcomes(booking: Booking) -> list[Payment]:
     """Automatic charges whose outcome was never learnt (Stripe may have taken the money)."""
     return list(
         Payment.objects.filter(
-            booking=booking, off_session=True, status=ST.FAILED, failure_code=UNKNOWN_OUTCOME
+            booking=booking, off_session=True, status=PaymentStatus.FAILED, failure_code=UNKNOWN_OUTCOME
         )
     )
 
@@ -358,7 +362,7 @@ def resume_automatic_charges(
                 f"Automatic charges of booking {booking.reference} are not paused.", code="not_paused"
             )
         if Payment.objects.filter(
-            booking=booking, off_session=True, status__in=(ST.CREATED, ST.PENDING)
+            booking=booking, off_session=True, status__in=(PaymentStatus.CREATED, PaymentStatus.PENDING)
         ).exists():
             raise ConflictError(
                 "An automatic charge of this booking is still waiting for Stripe's answer; resume once it has "
@@ -378,7 +382,7 @@ def resume_automatic_charges(
             if state.installment.sequence > 1 and state.outstanding > 0
         ]
         Installment.objects.filter(pk__in=unpaid).update(
-            attempts=0, attempts_dunned=0, next_attempt_on=None, dunning=D.NONE, last_failure=""
+            attempts=0, attempts_dunned=0, next_attempt_on=None, dunning=Dunning.NONE, last_failure=""
         )
         PaymentSchedule.objects.filter(pk=schedule.pk).update(
             needs_attention=False, updated_at=timezone.now()

@@ -46,11 +46,11 @@ from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
 
-P = Payment.Provider
-ST = Payment.Status
+Provider = Payment.Provider
+PaymentStatus = Payment.Status
 # A checkout attempt the payer may still complete is offered again (same amount) rather than a second one made.
 REUSE_OPEN_ATTEMPT_FOR = timezone.timedelta(hours=1)
-METHOD_OF = {P.STRIPE: Payment.Method.CARD, P.PAYPAL: Payment.Method.PAYPAL}
+METHOD_OF = {Provider.STRIPE: Payment.Method.CARD, Provider.PAYPAL: Payment.Method.PAYPAL}
 
 
 def _step():
@@ -93,7 +93,7 @@ def apply_gateway_state(payment_id, state: GatewayPayment) -> Payment:
         if state.reference and not payment.provider_reference:
             payment.provider_reference = state.reference
             payment.save(update_fields=["provider_reference", "updated_at"])
-        if payment.status == ST.SUCCEEDED:
+        if payment.status == PaymentStatus.SUCCEEDED:
             if state.capture_reference and not payment.capture_reference:
                 payment.capture_reference = state.capture_reference
                 payment.save(update_fields=["capture_reference", "updated_at"])
@@ -102,8 +102,8 @@ def apply_gateway_state(payment_id, state: GatewayPayment) -> Payment:
             _record_success(booking, payment, state)
         elif state.status in (FAILED, CANCELLED):
             _record_failure(booking, payment, state)
-        elif payment.status == ST.CREATED and state.status == PENDING:
-            payment.status = ST.PENDING
+        elif payment.status == PaymentStatus.CREATED and state.status == PENDING:
+            payment.status = PaymentStatus.PENDING
             payment.save(update_fields=["status", "updated_at"])
         return payment
 
@@ -126,7 +126,7 @@ def _record_success(booking: Booking, payment: Payment, state: GatewayPayment) -
             payment.amount,
         )
         payment.amount = received
-    payment.status = ST.SUCCEEDED
+    payment.status = PaymentStatus.SUCCEEDED
     payment.succeeded_at = timezone.now()
     payment.capture_reference = state.capture_reference or payment.capture_reference
     payment.payment_method_summary = state.payment_method_summary or payment.payment_method_summary
@@ -230,13 +230,13 @@ def _fail_without_gateway(payment_id, error: GatewayError) -> None:
 
 def sync_payment(payment: Payment, gateway: PaymentGateway | None = None) -> Payment:
     """Fetch the payment from its gateway and record it (the confirmation page, webhooks, reconciliation)."""
-    if payment.provider == P.OFFLINE or not payment.provider_reference:
+    if payment.provider == Provider.OFFLINE or not payment.provider_reference:
         return payment
     with _step():
         gateway = gateway or tenant_accounts.gateway_for(payment.provider)
     state = gateway.fetch_payment(payment.provider_reference)
     payment = apply_gateway_state(payment.pk, state)
-    if payment.provider == P.PAYPAL and state.status == PENDING and not state.requires_action:
+    if payment.provider == Provider.PAYPAL and state.status == PENDING and not state.requires_action:
         # Approved by the payer but not captured (they closed the tab on the way back, or we crashed): the
         # payer meant to pay, so take it now.
         return capture_approved(payment)
@@ -262,7 +262,7 @@ class CheckoutUnavailable(ConflictError):
 
     def __init__(self, provider: str):
         super().__init__(
-            f"{P(provider).label} is not answering right now; please pay another way or try again in a minute.",
+            f"{Provider(provider).label} is not answering right now; please pay another way or try again in a minute.",
             code="gateway_unavailable",
         )
         self.provider = provider
@@ -290,7 +290,7 @@ def _open_attempt(booking: Booking, provider: str, amount: int, since) -> Paymen
             booking=booking,
             provider=provider,
             off_session=False,
-            status__in=(ST.CREATED, ST.PENDING),
+            status__in=(PaymentStatus.CREATED, PaymentStatus.PENDING),
             amount=amount,
             created_at__gte=since,
         )
@@ -314,7 +314,7 @@ def start_checkout(
         gateway = tenant_accounts.gateway_for(provider)
         if not gateway.supports_currency(booking.currency):
             raise DomainError(
-                f"{P(provider).label} does not take payments in {booking.currency}.",
+                f"{Provider(provider).label} does not take payments in {booking.currency}.",
                 code="currency_unsupported",
             )
         amount = checkout_amount(booking, choice)
@@ -328,7 +328,9 @@ def start_checkout(
         # moment may have made its own twin and be showing it. Nor one still waiting for its gateway's answer:
         # it is left to finish, or to reconciliation, rather than cancelled while its page may still pay it.
         replaced = list(
-            Payment.objects.filter(booking=booking, off_session=False, status__in=(ST.CREATED, ST.PENDING))
+            Payment.objects.filter(
+                booking=booking, off_session=False, status__in=(PaymentStatus.CREATED, PaymentStatus.PENDING)
+            )
             .exclude(provider_reference="")
             .exclude(provider=provider, amount=amount, created_at__gte=reusable_since)
             .exclude(pk=getattr(payment, "pk", None))
@@ -344,7 +346,9 @@ def start_checkout(
             payment.idempotency_key = f"checkout-{payment.pk}"
             payment.save()
         schedule = PaymentSchedule.objects.filter(booking=booking).first()
-        save_card = provider == P.STRIPE and schedule is not None and amount < schedules.outstanding(booking)
+        save_card = (
+            provider == Provider.STRIPE and schedule is not None and amount < schedules.outstanding(booking)
+        )
         customer = schedule.customer_reference if schedule else ""
         lead = (booking.lead_email, booking.lead_name)
         metadata = _metadata(booking, payment)
@@ -379,7 +383,7 @@ def start_checkout(
 
     try:
         if not breaker(provider).available():  # half-open: one caller probes, the others wait
-            raise GatewayUnavailable(f"{P(provider).label} is recovering.", code="circuit_open")
+            raise GatewayUnavailable(f"{Provider(provider).label} is recovering.", code="circuit_open")
         state = guarded(breaker(provider), create)
     except GatewayUnavailable as error:
         _fail_without_gateway(payment.pk, error)
@@ -420,7 +424,7 @@ def cancel_attempt(payment: Payment, gateway: PaymentGateway | None = None) -> N
 
 def capture_approved(payment: Payment) -> Payment:
     """The payer approved a PayPal order and came back: take the money (idempotent: a reload captures once)."""
-    if payment.status == ST.SUCCEEDED:
+    if payment.status == PaymentStatus.SUCCEEDED:
         return payment
     with _step():
         gateway = tenant_accounts.gateway_for(payment.provider)
@@ -455,8 +459,8 @@ def unsettled(older_than: timezone.timedelta, limit: int) -> list[Payment]:
     """Gateway attempts still ``created`` / ``pending`` after ``older_than`` (crash windows, lost webhooks)."""
     return list(
         Payment.objects.filter(
-            ~Q(provider=P.OFFLINE),
-            status__in=(ST.CREATED, ST.PENDING),
+            ~Q(provider=Provider.OFFLINE),
+            status__in=(PaymentStatus.CREATED, PaymentStatus.PENDING),
             updated_at__lte=timezone.now() - older_than,
         ).order_by("updated_at")[:limit]
     )

@@ -41,7 +41,7 @@ from tenants.context import require_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
 
-RS = Refund.Status
+RefundStatus = Refund.Status
 MAX_REQUEST_KEY = 100
 
 
@@ -59,7 +59,10 @@ def refundable(booking: Booking) -> int:
 def pending_total(booking: Booking) -> int:
     """Refunds decided but not yet done (their money is still in ``Booking.paid``)."""
     return (
-        Refund.objects.filter(booking=booking, status=RS.PENDING).aggregate(total=Sum("amount"))["total"] or 0
+        Refund.objects.filter(booking=booking, status=RefundStatus.PENDING).aggregate(total=Sum("amount"))[
+            "total"
+        ]
+        or 0
     )
 
 
@@ -196,7 +199,7 @@ def send_refund(refund_id) -> Refund:
     ``GatewayUnavailable`` for the task to retry; a refusal fails the refund and frees its reservation."""
     with tenant_context(require_tenant_id()):
         refund = Refund.objects.select_related("payment").get(pk=refund_id)
-        if refund.status != RS.PENDING or refund.payment.provider == Payment.Provider.OFFLINE:
+        if refund.status != RefundStatus.PENDING or refund.payment.provider == Payment.Provider.OFFLINE:
             return refund  # decided (a late gateway answer still comes through sync_refund and webhooks)
         payment = refund.payment
         gateway = tenant_accounts.gateway_for(payment.provider)
@@ -243,13 +246,13 @@ def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Re
         payment = lock_row(Payment, pk=refund.payment_id)
         if result.reference and not refund.provider_reference:
             refund.provider_reference = result.reference
-        if result.status == REFUND_SUCCEEDED and refund.status != RS.SUCCEEDED:
-            if refund.status == RS.FAILED:  # its reservation was freed: take it again
+        if result.status == REFUND_SUCCEEDED and refund.status != RefundStatus.SUCCEEDED:
+            if refund.status == RefundStatus.FAILED:  # its reservation was freed: take it again
                 payment.refunded += refund.amount
                 payment.save(update_fields=["refunded", "updated_at"])
             _succeeded(booking, payment, refund, actor)
-        elif result.status == REFUND_FAILED and refund.status != RS.FAILED:
-            if refund.status == RS.SUCCEEDED:
+        elif result.status == REFUND_FAILED and refund.status != RefundStatus.FAILED:
+            if refund.status == RefundStatus.SUCCEEDED:
                 adjust_paid(booking, refund.amount)
                 logger.error(
                     "refund %s of booking %s failed after succeeding (%s): the money is back with us",
@@ -257,7 +260,10 @@ def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Re
                     booking.reference,
                     result.failure_reason,
                 )
-            refund.status, refund.failure_reason = RS.FAILED, (result.failure_reason or "refused")[:500]
+            refund.status, refund.failure_reason = (
+                RefundStatus.FAILED,
+                (result.failure_reason or "refused")[:500],
+            )
             refund.save()
             payment.refunded -= refund.amount
             payment.save(update_fields=["refunded", "updated_at"])
@@ -267,7 +273,7 @@ def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Re
 
 
 def _succeeded(booking: Booking, payment: Payment, refund: Refund, actor) -> None:
-    refund.status, refund.succeeded_at, refund.failure_reason = RS.SUCCEEDED, timezone.now(), ""
+    refund.status, refund.succeeded_at, refund.failure_reason = RefundStatus.SUCCEEDED, timezone.now(), ""
     refund.save()
     adjust_paid(booking, -refund.amount)
     publish(
@@ -291,7 +297,7 @@ def _succeeded(booking: Booking, payment: Payment, refund: Refund, actor) -> Non
 
 
 def _refunded_in_full(booking: Booking) -> None:
-    nothing_pending = not Refund.objects.filter(booking=booking, status=RS.PENDING).exists()
+    nothing_pending = not Refund.objects.filter(booking=booking, status=RefundStatus.PENDING).exists()
     if booking.status == Booking.Status.CANCELLED and booking.paid <= 0 and nothing_pending:
         booking_services.mark_refunded(booking)
 
@@ -323,7 +329,9 @@ def record_gateway_refund(
         payment = lock_row(Payment, pk=payment.pk)
         known = Refund.objects.filter(payment=payment, provider_reference=result.reference).first()
         if known is None:
-            waiting = Refund.objects.filter(payment=payment, status=RS.PENDING, provider_reference="")
+            waiting = Refund.objects.filter(
+                payment=payment, status=RefundStatus.PENDING, provider_reference=""
+            )
             if result.status != REFUND_FAILED and waiting.exists():
                 raise OursStillUnanswered(
                     f"Refund {result.reference} on payment {payment.pk}: one of ours there is still unanswered.",
@@ -422,7 +430,7 @@ def complete_offline_refund(refund: Refund, *, reference: str, actor, request=No
 
 def pending_gateway_refunds(older_than: timezone.timedelta, limit: int) -> list[Refund]:
     return list(
-        Refund.objects.filter(status=RS.PENDING, updated_at__lte=timezone.now() - older_than)
+        Refund.objects.filter(status=RefundStatus.PENDING, updated_at__lte=timezone.now() - older_than)
         .exclude(payment__provider=Payment.Provider.OFFLINE)
         .select_related("payment")
         .order_by("updated_at")[:limit]

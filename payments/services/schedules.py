@@ -19,10 +19,10 @@ from bookings.models import Booking, BookingItem
 from core.currencies import minor_units
 from payments.models import Installment, PaymentSchedule, PaymentTerms, Refund
 
-K = Installment.Kind
-S = Booking.Status
+InstallmentKind = Installment.Kind
+Status = Booking.Status
 # A booking takes money while it is being sold and once it is sold; never once it has ended.
-PAYABLE_STATUSES = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)
+PAYABLE_STATUSES = (Status.ON_HOLD, Status.AWAITING_PAYMENT, Status.CONFIRMED)
 
 
 def charge_step(currency: str) -> int:
@@ -84,7 +84,7 @@ def plan(
     the balance date at even intervals. The amounts always add up to ``total`` exactly."""
     kind = terms.get("kind", PaymentTerms.Kind.FULL)
     balance_on = departure_on - dt.timedelta(days=int(terms.get("balance_days_before") or 0))
-    in_full = [PlannedInstallment(K.FULL, booked_on, total)]
+    in_full = [PlannedInstallment(InstallmentKind.FULL, booked_on, total)]
     if total <= 0 or kind == PaymentTerms.Kind.FULL or balance_on <= booked_on:
         return in_full
     if kind == PaymentTerms.Kind.DEPOSIT:
@@ -92,8 +92,8 @@ def plan(
         if deposit is None:
             return in_full
         return [
-            PlannedInstallment(K.DEPOSIT, booked_on, deposit),
-            PlannedInstallment(K.BALANCE, balance_on, total - deposit),
+            PlannedInstallment(InstallmentKind.DEPOSIT, booked_on, deposit),
+            PlannedInstallment(InstallmentKind.BALANCE, balance_on, total - deposit),
         ]
     count = max(2, int(terms.get("installment_count") or 2))
     part = _round_down(Decimal(total) / count, charge_step(currency))
@@ -102,7 +102,7 @@ def plan(
     span = (balance_on - booked_on).days
     return [
         PlannedInstallment(
-            K.INSTALLMENT,
+            InstallmentKind.INSTALLMENT,
             booked_on + dt.timedelta(days=span * index // (count - 1)),
             part if index < count - 1 else total - part * (count - 1),
         )

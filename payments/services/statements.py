@@ -1,4 +1,4 @@
-"""Trade bookings on account are settled by the agency's payments against its statement (issue 7 §3).
+"""Trade bookings on account are settled by the agency's payments against its statement.
 
 - ``statement(agency)`` (selector): what the agency owes, booking by booking, oldest departure first, with totals
   per currency (an agency that changed its invoicing currency has bookings in both: amounts are never added across
@@ -8,7 +8,7 @@
   currency, oldest departure first; each part is an offline ``Payment`` on its booking (``Booking.paid`` grows, and
   ``payment.processed`` is published for it, as for any payment), the transfer as a whole audited once.
 
-``payments.services.record_offline_payment`` is not called per part: it accepts only bookings still being paid for
+``payments.services.offline.record_offline_payment`` is not called per part: it accepts only bookings still being paid for
 (on hold, awaiting payment, confirmed), while a statement also settles travelled (completed, no-show) bookings and
 cancellation charges, and it would audit each part as a payment of its own.
 """
@@ -34,8 +34,8 @@ from payments.models import Payment
 from payments.services.offline import raise_duplicate_reference, save_offline_payment
 from tenants import audit
 
-S = Booking.Status
-CANCELLED_OWING = (S.CANCELLED, S.REFUNDED)  # as credit_available: a charge stays owed until paid
+Status = Booking.Status
+CANCELLED_OWING = (Status.CANCELLED, Status.REFUNDED)  # as credit_available: a charge stays owed until paid
 
 # Each part's bank reference and idempotency key carry the booking's reference after a "/", within the columns.
 REFERENCE_MAX = Payment._meta.get_field("provider_reference").max_length - 1 - REFERENCE_LENGTH

@@ -16,17 +16,17 @@ from bookings.selectors import first_start
 from payments.services.schedules import PAYABLE_STATUSES, amount_due_now, outstanding
 from tours.models import TourTranslation, UnitType
 
-S = Booking.Status
+Status = Booking.Status
 STATUS_LABELS = {
-    S.DRAFT: gettext_lazy("Being created"),
-    S.ON_HOLD: gettext_lazy("On hold"),
-    S.AWAITING_PAYMENT: gettext_lazy("Awaiting payment"),
-    S.CONFIRMED: gettext_lazy("Confirmed"),
-    S.COMPLETED: gettext_lazy("Completed"),
-    S.CANCELLED: gettext_lazy("Cancelled"),
-    S.EXPIRED: gettext_lazy("Expired"),
-    S.REFUNDED: gettext_lazy("Refunded"),
-    S.NO_SHOW: gettext_lazy("Not attended"),
+    Status.DRAFT: gettext_lazy("Being created"),
+    Status.ON_HOLD: gettext_lazy("On hold"),
+    Status.AWAITING_PAYMENT: gettext_lazy("Awaiting payment"),
+    Status.CONFIRMED: gettext_lazy("Confirmed"),
+    Status.COMPLETED: gettext_lazy("Completed"),
+    Status.CANCELLED: gettext_lazy("Cancelled"),
+    Status.EXPIRED: gettext_lazy("Expired"),
+    Status.REFUNDED: gettext_lazy("Refunded"),
+    Status.NO_SHOW: gettext_lazy("Not attended"),
 }
 # Channels whose bookings the traveller may cancel here; the others belong to a partner's own terms.
 ONLINE_CANCELLABLE_CHANNELS = (Booking.Channel.RETAIL, Booking.Channel.BACK_OFFICE)
@@ -131,7 +131,7 @@ def document(booking: Booking, document_id) -> Document | None:
 
 def is_open(booking: Booking) -> bool:
     """Not yet cancelled, expired or over: cancelling is a question worth answering on the page."""
-    return S.CANCELLED in services.TRANSITIONS[booking.status]
+    return Status.CANCELLED in services.TRANSITIONS[booking.status]
 
 
 def cancellation_refusal(booking: Booking, now: dt.datetime | None = None) -> str | None:
@@ -141,7 +141,7 @@ def cancellation_refusal(booking: Booking, now: dt.datetime | None = None) -> st
         return _("This booking was made by your travel agent: please contact them to cancel it.")
     if booking.channel not in ONLINE_CANCELLABLE_CHANNELS:
         return _("This booking was made through one of our partners: please contact them to cancel it.")
-    if S.CANCELLED not in services.TRANSITIONS[booking.status]:
+    if Status.CANCELLED not in services.TRANSITIONS[booking.status]:
         return _("This booking is %(status)s; it cannot be cancelled.") % {
             "status": status_label(booking).lower()
         }
@@ -196,4 +196,4 @@ def payable_online(booking: Booking) -> bool:
     An agency's on-account booking is settled by the agency."""
     if is_trade(booking) or booking.status not in PAYABLE_STATUSES or outstanding(booking) <= 0:
         return False
-    return amount_due_now(booking) > 0 or booking.status == S.CONFIRMED
+    return amount_due_now(booking) > 0 or booking.status == Status.CONFIRMED

@@ -1,4 +1,4 @@
-"""What the checkout pages show, read from the booking (writes are ``payments.online``)."""
+"""What the checkout pages show, read from the booking (writes are ``payments.services.online``)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from payments.gateways import tenant_accounts
 from payments.models import Installment, Payment
 from payments.services import online, schedules
 
-K = Installment.Kind
+InstallmentKind = Installment.Kind
 KIND_LABELS = {
-    K.FULL: gettext_lazy("Full payment"),
-    K.DEPOSIT: gettext_lazy("Deposit"),
-    K.BALANCE: gettext_lazy("Balance"),
-    K.INSTALLMENT: gettext_lazy("Installment"),
+    InstallmentKind.FULL: gettext_lazy("Full payment"),
+    InstallmentKind.DEPOSIT: gettext_lazy("Deposit"),
+    InstallmentKind.BALANCE: gettext_lazy("Balance"),
+    InstallmentKind.INSTALLMENT: gettext_lazy("Installment"),
 }
 PAYMENT_STATUS_LABELS = {
     Payment.Status.CREATED: gettext_lazy("Starting"),
@@ -51,10 +51,10 @@ class Offer:
 def schedule_lines(booking: Booking) -> list[ScheduleLine]:
     lines = []
     states = schedules.installment_states(booking)
-    count = sum(1 for state in states if state.installment.kind == K.INSTALLMENT)
+    count = sum(1 for state in states if state.installment.kind == InstallmentKind.INSTALLMENT)
     for state in states:
         label = str(KIND_LABELS.get(state.installment.kind, state.installment.kind))
-        if state.installment.kind == K.INSTALLMENT:
+        if state.installment.kind == InstallmentKind.INSTALLMENT:
             label = f"{label} {state.installment.sequence}/{count}"
         lines.append(
             ScheduleLine(

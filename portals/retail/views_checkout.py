@@ -2,7 +2,7 @@
 follow the booking's status live until it is confirmed.
 
 These views call gateways, so they run outside the request's transaction (``outside_request_transaction``) and
-open a short tenant transaction for each database step themselves; the writes are ``payments.online``. The
+open a short tenant transaction for each database step themselves; the writes are ``payments.services.online``. The
 booking is reached by its signed manage link, as the manage pages are (no account).
 """
 
@@ -34,7 +34,7 @@ from tenants.middleware import outside_request_transaction
 
 logger = logging.getLogger(__name__)
 
-P = Payment.Provider
+Provider = Payment.Provider
 CHOICES = ("due", "balance")
 
 
@@ -121,13 +121,13 @@ def _checkout(request, booking: Booking, choice: str) -> HttpResponse:
             "schedule": checkout_page.schedule_lines(booking),
             "items": booking_page.items(booking),
             "providers": providers,
-            "paypal_offered": P.PAYPAL in providers,
+            "paypal_offered": Provider.PAYPAL in providers,
         }
     wanted = request.GET.get("method")
     notice = ""
-    if P.STRIPE in providers and wanted != "paypal":
+    if Provider.STRIPE in providers and wanted != "paypal":
         try:
-            attempt = online.start_checkout(booking, P.STRIPE, choice=choice)
+            attempt = online.start_checkout(booking, Provider.STRIPE, choice=choice)
         except online.CheckoutUnavailable as error:
             notice = error.message
         except DomainError as error:
@@ -151,7 +151,7 @@ def _checkout(request, booking: Booking, choice: str) -> HttpResponse:
             return response
     if not providers:
         notice = _("Online payment is not available for this booking; please contact us to pay.")
-    method = "paypal" if P.PAYPAL in providers else "none"
+    method = "paypal" if Provider.PAYPAL in providers else "none"
     response = _page(
         request, booking, "retail/checkout.html", {**context, "method": method, "notice": notice}
     )
@@ -172,7 +172,7 @@ def start_paypal(request, token: str):
     try:
         attempt = online.start_checkout(
             booking,
-            P.PAYPAL,
+            Provider.PAYPAL,
             choice=_choice(request),
             return_url=urls["paypal_return"],
             cancel_url=request.build_absolute_uri(urls["checkout"] + "?method=paypal"),
@@ -196,7 +196,7 @@ def paypal_return(request, token: str):
     with _step():
         booking = _booking(token)
         payment = Payment.objects.filter(
-            booking=booking, provider=P.PAYPAL, provider_reference=request.GET.get("token", "")
+            booking=booking, provider=Provider.PAYPAL, provider_reference=request.GET.get("token", "")
         ).first()
     if payment is None:
         raise Http404("No PayPal payment of this booking has this token.")

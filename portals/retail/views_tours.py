@@ -10,7 +10,6 @@ import uuid
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,12 +21,12 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from bookings.links import manage_token
 from bookings.models import Booking
-from bookings.services import create_booking
+from bookings.services import book_departure
 from core.errors import ConflictError, DomainError
 from core.http import client_ip
+from inventory import search
 from inventory.availability import MAX_RANGE_DAYS, DepartureAvailability, Status, availability
 from inventory.models import Departure
-from inventory.services import place_hold
 from portals.retail.forms_booking import (
     MAX_UNITS_PER_TYPE,
     BookingForm,
@@ -37,7 +36,7 @@ from portals.retail.forms_booking import (
     visitor_bound_key,
 )
 from portals.retail.throttle import BOOKING_WINDOW_SECONDS, booking_allowed
-from tours import pricing, search
+from tours import pricing
 from tours.models import Channel, Destination, Tour, TourImage, TourTranslation, UnitType
 
 PAGE_SIZE = 12
@@ -317,26 +316,24 @@ def _too_many_bookings(request) -> HttpResponse:
 
 
 def _book(request, form: BookingForm, language: str) -> Booking:
-    """Hold the seats and create the booking in one savepoint: a refusal of either leaves nothing behind. The
-    form's key only counts within this visitor's session: a key planted in a link never finds someone else's
-    booking."""
-    key = visitor_bound_key(_visitor_session_key(request), form.cleaned_data["idempotency_key"])
+    """The form's key only counts within this visitor's session: a key planted in a link never finds someone
+    else's booking."""
     departure = Departure.objects.select_related("option").get(pk=form.cleaned_data["departure"])
-    with transaction.atomic():
-        hold = place_hold(departure, form.units(), Channel.RETAIL, f"retail-booking:{key}")
-        return create_booking(
-            holds=[hold],
-            lead=form.lead(),
-            channel=Booking.Channel.RETAIL,
-            language=language,
-            travellers=form.travellers(),
-            idempotency_key=key,
-            consent={
-                "terms_version": TERMS_VERSION,
-                "marketing_opt_in": form.cleaned_data["marketing_opt_in"],
-                "ip_address": client_ip(request),
-            },
-        )
+    return book_departure(
+        departure,
+        form.units(),
+        lead=form.lead(),
+        language=language,
+        idempotency_key=visitor_bound_key(
+            _visitor_session_key(request), form.cleaned_data["idempotency_key"]
+        ),
+        travellers=form.travellers(),
+        consent={
+            "terms_version": TERMS_VERSION,
+            "marketing_opt_in": form.cleaned_data["marketing_opt_in"],
+            "ip_address": client_ip(request),
+        },
+    )
 
 
 @never_cache

@@ -1,4 +1,4 @@
-"""Requests that are refused change nothing, and edge inputs get a clear 400 (found in review of issue 5)."""
+"""Requests that are refused change nothing, and edge inputs get a clear 400 (found in review)."""
 
 from __future__ import annotations
 

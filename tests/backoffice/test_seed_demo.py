@@ -12,11 +12,11 @@ from django.db.models import Max, Min
 from accounts.models import User
 from bookings.links import manage_token
 from bookings.models import Booking
+from demo.data import DEMO_PASSWORD
 from inventory.models import Allotment, Departure
 from partners.models import Contract, PartnerUser
 from tenants.checks import tenant_models
 from tenants.context import tenant_context
-from tenants.management.commands.seed_demo import DEMO_PASSWORD
 from tenants.models import Tenant
 from tours.models import PriceList, PromoCode, Rate, Tour, TourTranslation
 

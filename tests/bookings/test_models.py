@@ -58,7 +58,9 @@ def test_a_booking_is_found_by_the_leads_email_in_any_case():
     with tenant_context(tenant):
         booking = _booking()
         _booking(lead_email="someone@else.example")
-        found = Booking.objects.filter(**blind_lookup(Booking, "lead_email_index", "  ana.lima@example.COM "))
+        found = Booking.objects.filter(
+            **blind_lookup(Booking, "lead_email_index", "  ana.lima@example.COM ", tenant_id=tenant.pk)
+        )
         assert list(found) == [booking]
 
 

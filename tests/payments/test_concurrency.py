@@ -37,7 +37,7 @@ from tests.payments.helpers import (
 )
 from tests.races import run_together, unexpected
 
-P = Payment.Provider
+Provider = Payment.Provider
 TABS = 6
 
 
@@ -112,7 +112,7 @@ def test_one_payment_settled_at_once_by_webhooks_the_page_and_reconciliation_is_
 ):
     with tenant_context(world.tenant):
         booking = retail_booking(world, "settle")
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         token = manage_token(booking)
     fake_stripe.pay(attempt.client_secret, VISA)
     with tenant_context(world.tenant):
@@ -122,7 +122,7 @@ def test_one_payment_settled_at_once_by_webhooks_the_page_and_reconciliation_is_
             body, headers = stripe_webhook(
                 "payment_intent.succeeded", {"id": reference, "object": "payment_intent"}, event_id=event_id
             )
-            webhooks.receive(P.STRIPE, body, headers)
+            webhooks.receive(Provider.STRIPE, body, headers)
         events = list(WebhookEvent.objects.values_list("pk", flat=True))
         Payment.objects.filter(pk=attempt.payment_id).update(
             updated_at=timezone.now() - dt.timedelta(hours=1)
@@ -155,7 +155,7 @@ def test_paypals_return_page_loaded_several_times_at_once_captures_once(world, f
         booking = retail_booking(world, "paypal")
         token = manage_token(booking)
         attempt = online.start_checkout(
-            booking, P.PAYPAL, return_url="https://t.example/b", cancel_url="https://t.example/"
+            booking, Provider.PAYPAL, return_url="https://t.example/b", cancel_url="https://t.example/"
         )
         order = Payment.objects.get(pk=attempt.payment_id).provider_reference
     fake_paypal.approve(order)

@@ -34,7 +34,7 @@ from tests.payments.helpers import (
     stripe_webhook,
 )
 
-P = Payment.Provider
+Provider = Payment.Provider
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def _events(booking: Booking, name: str) -> int:
 def test_a_card_deposit_is_recorded_from_the_gateway_and_the_card_kept_for_the_balance(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         assert (attempt.amount, attempt.currency) == (DEPOSIT, "EUR")
         assert attempt.client_secret and attempt.publishable_key == STRIPE_KEYS["public_key"]
         assert _fresh(booking).paid == 0  # nothing is counted before the gateway says so
@@ -91,10 +91,10 @@ def test_a_card_deposit_is_recorded_from_the_gateway_and_the_card_kept_for_the_b
 def test_reloading_the_page_offers_the_same_attempt_and_another_amount_replaces_it(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        first = online.start_checkout(booking, P.STRIPE)
-        again = online.start_checkout(booking, P.STRIPE)
+        first = online.start_checkout(booking, Provider.STRIPE)
+        again = online.start_checkout(booking, Provider.STRIPE)
         assert (again.payment_id, again.client_secret) == (first.payment_id, first.client_secret)
-        whole = online.start_checkout(booking, P.STRIPE, choice="balance")
+        whole = online.start_checkout(booking, Provider.STRIPE, choice="balance")
         assert whole.amount == TOTAL and whole.payment_id != first.payment_id
         assert Payment.objects.get(pk=first.payment_id).status == "cancelled"
 
@@ -102,7 +102,7 @@ def test_reloading_the_page_offers_the_same_attempt_and_another_amount_replaces_
 def test_a_declined_card_fails_the_attempt_and_the_payer_may_retry_with_another(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         declined = _pay(fake_stripe, attempt, DECLINED)
         assert declined["error"]["code"] == "card_declined"
         payment = online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
@@ -117,7 +117,7 @@ def test_a_declined_card_fails_the_attempt_and_the_payer_may_retry_with_another(
 def test_three_d_secure_waits_for_the_payer_then_succeeds(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         assert _pay(fake_stripe, attempt, THREE_D_SECURE)["status"] == "requires_action"
         payment = online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
         assert (payment.status, _fresh(booking).paid) == ("pending", 0)
@@ -133,7 +133,7 @@ def test_checkout_keeps_the_seats_while_the_payer_pays(world, fake_stripe):
         item = booking.items.select_related("hold").get()
         item.hold.expires_at = timezone.now() + dt.timedelta(minutes=2)
         item.hold.save(update_fields=["expires_at"])
-        online.start_checkout(booking, P.STRIPE)
+        online.start_checkout(booking, Provider.STRIPE)
         item.hold.refresh_from_db()
         assert item.hold.expires_at >= timezone.now() + services.PAYMENT_GRACE - dt.timedelta(seconds=5)
         assert _fresh(booking).expires_at == item.hold.expires_at
@@ -149,20 +149,22 @@ def test_stripe_down_opens_the_circuit_and_paypal_takes_the_payment(world, fake_
         try:
             for _ in range(5):
                 with pytest.raises(online.CheckoutUnavailable):
-                    online.start_checkout(booking, P.STRIPE)
-            assert online.breaker(P.STRIPE).state() == "open"
+                    online.start_checkout(booking, Provider.STRIPE)
+            assert online.breaker(Provider.STRIPE).state() == "open"
             fake_stripe.outage("up")
             with pytest.raises(online.CheckoutUnavailable):  # open: Stripe is not even asked
-                online.start_checkout(booking, P.STRIPE)
+                online.start_checkout(booking, Provider.STRIPE)
         finally:
             fake_stripe.outage("up")
         assert (
-            Payment.objects.filter(provider=P.STRIPE, status="failed", failure_code="unavailable").count()
+            Payment.objects.filter(
+                provider=Provider.STRIPE, status="failed", failure_code="unavailable"
+            ).count()
             == 5
         )
 
         attempt = online.start_checkout(
-            booking, P.PAYPAL, return_url="https://t.example/back", cancel_url="https://t.example/"
+            booking, Provider.PAYPAL, return_url="https://t.example/back", cancel_url="https://t.example/"
         )
         assert attempt.approve_url.startswith(fake_paypal.base_url)
         fake_paypal.approve(Payment.objects.get(pk=attempt.payment_id).provider_reference)
@@ -180,17 +182,17 @@ def test_a_decline_is_not_an_outage(world, fake_stripe):
     with tenant_context(world.tenant):
         for n in range(6):
             booking = _booking(world, f"d{n}", adults=1)
-            attempt = online.start_checkout(booking, P.STRIPE)
+            attempt = online.start_checkout(booking, Provider.STRIPE)
             _pay(fake_stripe, attempt, DECLINED)
             online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
-        assert online.breaker(P.STRIPE).state() == "closed"
+        assert online.breaker(Provider.STRIPE).state() == "closed"
 
 
 def test_an_approved_paypal_order_left_uncaptured_is_captured_by_reconciliation(world, fake_paypal):
     with tenant_context(world.tenant):
         booking = _booking(world)
         attempt = online.start_checkout(
-            booking, P.PAYPAL, return_url="https://t.example/b", cancel_url="https://t.example/"
+            booking, Provider.PAYPAL, return_url="https://t.example/b", cancel_url="https://t.example/"
         )
         payment = Payment.objects.get(pk=attempt.payment_id)
         fake_paypal.approve(payment.provider_reference)  # ... and the payer closed the tab before coming back
@@ -206,7 +208,7 @@ def test_an_approved_paypal_order_left_uncaptured_is_captured_by_reconciliation(
 def test_a_crash_after_the_payer_paid_converges_through_reconciliation(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         _pay(fake_stripe, attempt)  # the confirmation page never loaded, the webhook was lost
         Payment.objects.filter(pk=attempt.payment_id).update(
             updated_at=timezone.now() - dt.timedelta(hours=1)
@@ -223,7 +225,7 @@ def test_an_attempt_the_gateway_never_answered_is_abandoned_by_reconciliation(wo
         # no client secret left the server and nobody can pay it.
         stuck = Payment.objects.create(
             booking=booking,
-            provider=P.STRIPE,
+            provider=Provider.STRIPE,
             method="card",
             amount=DEPOSIT,
             currency="EUR",
@@ -245,7 +247,7 @@ def test_an_attempt_the_gateway_never_answered_is_abandoned_by_reconciliation(wo
 def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         reference = Payment.objects.get(pk=attempt.payment_id).provider_reference
         # A forged "succeeded" for an unpaid intent: verified, stored, but the gateway says it is not paid.
         body, headers = stripe_webhook(
@@ -253,7 +255,7 @@ def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(w
             {"id": reference, "object": "payment_intent", "status": "succeeded"},
             event_id="evt_1",
         )
-        assert webhooks.receive(P.STRIPE, body, headers) == "accepted"
+        assert webhooks.receive(Provider.STRIPE, body, headers) == "accepted"
         stored = WebhookEvent.objects.get(event_id="evt_1")
         webhooks.process(stored.pk)
         assert (Payment.objects.get(pk=attempt.payment_id).status, _fresh(booking).paid) == ("pending", 0)
@@ -262,15 +264,15 @@ def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(w
         body, headers = stripe_webhook(
             "payment_intent.succeeded", {"id": reference, "object": "payment_intent"}, event_id="evt_2"
         )
-        assert webhooks.receive(P.STRIPE, body, headers) == "accepted"
-        assert webhooks.receive(P.STRIPE, body, headers) == "duplicate"  # a replay
+        assert webhooks.receive(Provider.STRIPE, body, headers) == "accepted"
+        assert webhooks.receive(Provider.STRIPE, body, headers) == "duplicate"  # a replay
         webhooks.process(WebhookEvent.objects.get(event_id="evt_2").pk)
         assert _fresh(booking).paid == DEPOSIT
         # An older "failed" event arriving last changes nothing: the gateway's truth is succeeded.
         body, headers = stripe_webhook(
             "payment_intent.payment_failed", {"id": reference, "object": "payment_intent"}, event_id="evt_0"
         )
-        webhooks.receive(P.STRIPE, body, headers)
+        webhooks.receive(Provider.STRIPE, body, headers)
         webhooks.process(WebhookEvent.objects.get(event_id="evt_0").pk)
         assert (Payment.objects.get(pk=attempt.payment_id).status, _fresh(booking).paid) == (
             "succeeded",
@@ -280,7 +282,7 @@ def test_a_webhook_is_a_trigger_the_payment_is_fetched_and_replays_are_ignored(w
         body, headers = stripe_webhook(
             "customer.created", {"id": "cus_x", "object": "customer"}, event_id="evt_3"
         )
-        assert webhooks.receive(P.STRIPE, body, headers) == "ignored"
+        assert webhooks.receive(Provider.STRIPE, body, headers) == "ignored"
 
 
 def test_forged_and_stale_webhooks_are_refused_and_stored_nowhere(world):
@@ -289,10 +291,10 @@ def test_forged_and_stale_webhooks_are_refused_and_stored_nowhere(world):
             "payment_intent.succeeded", {"id": "pi_x"}, event_id="evt_f", secret="whsec_wrong"
         )
         with pytest.raises(InvalidWebhook):
-            webhooks.receive(P.STRIPE, body, headers)
+            webhooks.receive(Provider.STRIPE, body, headers)
         body, headers = stripe_webhook("payment_intent.succeeded", {"id": "pi_x"}, event_id="evt_s", age=3600)
         with pytest.raises(InvalidWebhook):
-            webhooks.receive(P.STRIPE, body, headers)
+            webhooks.receive(Provider.STRIPE, body, headers)
         assert not WebhookEvent.objects.exists()
 
 
@@ -330,7 +332,7 @@ def test_the_webhook_endpoint_answers_400_to_a_forgery_and_200_to_a_signed_event
 
 def _paid_by_card(world, fake_stripe, key="a", choice="balance") -> tuple[Booking, Payment]:
     booking = _booking(world, key)
-    attempt = online.start_checkout(booking, P.STRIPE, choice=choice)
+    attempt = online.start_checkout(booking, Provider.STRIPE, choice=choice)
     _pay(fake_stripe, attempt)
     return _fresh(booking), online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
 
@@ -349,7 +351,7 @@ def test_a_partial_card_refund_goes_back_through_stripe_once(world, fake_stripe)
         # Sending the same refund again at Stripe (same idempotency key) makes no second refund there.
         from payments.gateways import tenant_accounts
 
-        gateway = tenant_accounts.gateway_for(P.STRIPE)
+        gateway = tenant_accounts.gateway_for(Provider.STRIPE)
         repeat = gateway.refund(
             payment_reference=payment.provider_reference,
             capture_reference=payment.capture_reference,
@@ -367,7 +369,7 @@ def test_a_refund_across_a_card_and_a_bank_transfer(world, fake_stripe):
 
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         _pay(fake_stripe, attempt)
         online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
         record_offline_payment(
@@ -377,12 +379,12 @@ def test_a_refund_across_a_card_and_a_bank_transfer(world, fake_stripe):
             _fresh(booking), amount=TOTAL - 1000, reason="Split", request_key="s", actor=None
         )
         by_provider = {part.payment.provider: part for part in parts}
-        assert (by_provider[P.STRIPE].amount, by_provider[P.OFFLINE].amount) == (
+        assert (by_provider[Provider.STRIPE].amount, by_provider[Provider.OFFLINE].amount) == (
             DEPOSIT,
             TOTAL - DEPOSIT - 1000,
         )
-        assert refunds.send_refund(by_provider[P.STRIPE].pk).status == "succeeded"
-        assert refunds.send_refund(by_provider[P.OFFLINE].pk).status == "pending"  # staff send it back
+        assert refunds.send_refund(by_provider[Provider.STRIPE].pk).status == "succeeded"
+        assert refunds.send_refund(by_provider[Provider.OFFLINE].pk).status == "pending"  # staff send it back
         with pytest.raises(DomainError):
             refunds.request_refund(_fresh(booking), amount=1001, reason="More", request_key="m", actor=None)
 
@@ -400,7 +402,7 @@ def test_cancelling_a_card_paid_booking_refunds_it_and_the_booking_ends_refunded
 def test_money_for_a_booking_that_expired_meanwhile_is_given_back(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         services.expire_booking(_fresh(booking))
         _pay(fake_stripe, attempt)
         online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
@@ -413,7 +415,7 @@ def test_money_for_a_booking_that_expired_meanwhile_is_given_back(world, fake_st
 def test_paying_twice_in_two_tabs_refunds_the_surplus(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        first = online.start_checkout(booking, P.STRIPE, choice="balance")
+        first = online.start_checkout(booking, Provider.STRIPE, choice="balance")
         client_secret = first.client_secret
         _pay(fake_stripe, first)
         online.sync_payment(Payment.objects.get(pk=first.payment_id))
@@ -421,7 +423,7 @@ def test_paying_twice_in_two_tabs_refunds_the_surplus(world, fake_stripe):
         Payment.objects.filter(pk=first.payment_id)  # noqa: B018 - kept for clarity
         second_payment = Payment.objects.create(
             booking=booking,
-            provider=P.STRIPE,
+            provider=Provider.STRIPE,
             method="card",
             amount=TOTAL,
             currency="EUR",
@@ -429,7 +431,7 @@ def test_paying_twice_in_two_tabs_refunds_the_surplus(world, fake_stripe):
         )
         from payments.gateways import tenant_accounts
 
-        gateway = tenant_accounts.gateway_for(P.STRIPE)
+        gateway = tenant_accounts.gateway_for(Provider.STRIPE)
         state = gateway.create_payment(
             amount=TOTAL, currency="EUR", idempotency_key="checkout-tab2", description="tab 2", metadata={}
         )
@@ -534,7 +536,7 @@ def _first_installment_attempt(booking: Booking, installment: Installment, key: 
     Installment.objects.filter(pk=installment.pk).update(attempts=1)
     return Payment.objects.create(
         booking=booking,
-        provider=P.STRIPE,
+        provider=Provider.STRIPE,
         method="card",
         amount=TOTAL - DEPOSIT,
         currency="EUR",
@@ -621,14 +623,14 @@ def test_a_webhook_our_credentials_fail_on_waits_for_the_account_to_be_fixed(wor
 
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         _pay(fake_stripe, attempt)
         reference = Payment.objects.get(pk=attempt.payment_id).provider_reference
         body, headers = stripe_webhook(
             "payment_intent.succeeded", {"id": reference, "object": "payment_intent"}, event_id="evt_keys"
         )
-        webhooks.receive(P.STRIPE, body, headers)
-        account = GatewayAccount.objects.get(provider=P.STRIPE)
+        webhooks.receive(Provider.STRIPE, body, headers)
+        account = GatewayAccount.objects.get(provider=Provider.STRIPE)
         right_key, account.secret_key = account.secret_key, "sk_"  # revoked meanwhile
         account.save()
         event = WebhookEvent.objects.get(event_id="evt_keys")
@@ -661,13 +663,13 @@ def test_a_request_stripe_refuses_pauses_charging_instead_of_retrying_every_hour
 def test_a_webhook_event_nobody_processed_is_processed_by_reconciliation(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = _booking(world)
-        attempt = online.start_checkout(booking, P.STRIPE)
+        attempt = online.start_checkout(booking, Provider.STRIPE)
         _pay(fake_stripe, attempt)
         reference = Payment.objects.get(pk=attempt.payment_id).provider_reference
         body, headers = stripe_webhook(
             "payment_intent.succeeded", {"id": reference, "object": "payment_intent"}, event_id="evt_lost"
         )
-        webhooks.receive(P.STRIPE, body, headers)  # its task was lost (the broker restarted)
+        webhooks.receive(Provider.STRIPE, body, headers)  # its task was lost (the broker restarted)
         WebhookEvent.objects.filter(event_id="evt_lost").update(
             received_at=timezone.now() - dt.timedelta(minutes=11)
         )
@@ -705,7 +707,9 @@ def test_a_replanned_installment_starts_its_dunning_afresh(world, fake_stripe):
 def test_paying_early_from_the_page_settles_the_installment_before_the_beat(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = confirmed_with_saved_card(world, fake_stripe)
-        attempt = online.start_checkout(booking, P.STRIPE)  # nothing due now: the next installment, early
+        attempt = online.start_checkout(
+            booking, Provider.STRIPE
+        )  # nothing due now: the next installment, early
         assert attempt.amount == TOTAL - DEPOSIT
         _pay(fake_stripe, attempt)
         online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
@@ -723,7 +727,7 @@ def test_zero_and_three_decimal_currencies_are_charged_exactly(world, fake_strip
         booking = _booking(world)
         Booking.objects.filter(pk=booking.pk).update(currency=currency, total=30000)
         booking = _fresh(booking)
-        attempt = online.start_checkout(booking, P.STRIPE, choice="balance")
+        attempt = online.start_checkout(booking, Provider.STRIPE, choice="balance")
         assert (attempt.amount, attempt.currency) == (30000, currency)
         _pay(fake_stripe, attempt)
         payment = online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
@@ -736,7 +740,10 @@ def test_paypal_is_not_offered_for_a_currency_it_does_not_take(world):
         Booking.objects.filter(pk=booking.pk).update(currency="KWD")
         with pytest.raises(DomainError) as refused:
             online.start_checkout(
-                _fresh(booking), P.PAYPAL, return_url="https://t.example/", cancel_url="https://t.example/"
+                _fresh(booking),
+                Provider.PAYPAL,
+                return_url="https://t.example/",
+                cancel_url="https://t.example/",
             )
         assert refused.value.code == "currency_unsupported"
         assert not Payment.objects.filter(booking=booking).exists()
@@ -754,7 +761,7 @@ def test_an_installment_charged_before_a_crash_is_never_charged_again(world, fak
         schedule = PaymentSchedule.objects.get(booking=booking)
         # The run recorded its attempt, Stripe charged the card, and the worker died before recording the answer.
         attempt = _first_installment_attempt(booking, balance, f"installment-{balance.pk}-1")
-        tenant_accounts.gateway_for(P.STRIPE).charge_saved_method(
+        tenant_accounts.gateway_for(Provider.STRIPE).charge_saved_method(
             amount=attempt.amount,
             currency="EUR",
             customer=schedule.customer_reference,
@@ -895,7 +902,7 @@ def test_the_invoice_of_a_deposit_booking_shows_what_was_paid_and_the_balance_du
 def test_money_arriving_after_the_tour_took_place_counts_towards_what_was_owed(world, fake_stripe):
     with tenant_context(world.tenant):
         booking = confirmed_with_saved_card(world, fake_stripe)
-        attempt = online.start_checkout(booking, P.STRIPE)  # the balance, paid early...
+        attempt = online.start_checkout(booking, Provider.STRIPE)  # the balance, paid early...
         Booking.objects.filter(pk=booking.pk).update(status="completed")  # ...and the tour ran meanwhile
         _pay(fake_stripe, attempt)
         online.sync_payment(Payment.objects.get(pk=attempt.payment_id))

@@ -303,7 +303,7 @@ def test_the_ledger_counts_only_succeeded_payments():
     with tenant_context(world.tenant):
         booking = retail_booking(world, "a")
         record_offline_payment(booking, amount=4000, method="cash", reference="", actor=staff)
-        Payment.objects.create(  # a card attempt that was declined (issue 7's gateways write these)
+        Payment.objects.create(  # a card attempt that was declined (as the gateway flows write them)
             booking=booking, provider="stripe", method="card", amount=16000, currency="EUR", status="failed"
         )
 

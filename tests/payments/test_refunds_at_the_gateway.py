@@ -19,7 +19,7 @@ from tenants.context import tenant_context
 from tests.payments.gateway_accounts import PAYPAL_KEYS
 from tests.payments.helpers import TOTAL, VISA, card_world, retail_booking, stripe_webhook
 
-P = Payment.Provider
+Provider = Payment.Provider
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def world(db, fake_stripe, fake_paypal):
 
 def _paid(world, fake_stripe, key: str = "a") -> tuple[Booking, Payment]:
     booking = retail_booking(world, key)
-    attempt = online.start_checkout(booking, P.STRIPE, choice="balance")
+    attempt = online.start_checkout(booking, Provider.STRIPE, choice="balance")
     fake_stripe.pay(attempt.client_secret, VISA)
     payment = online.sync_payment(Payment.objects.get(pk=attempt.payment_id))
     return Booking.objects.get(pk=booking.pk), payment
@@ -37,7 +37,7 @@ def _paid(world, fake_stripe, key: str = "a") -> tuple[Booking, Payment]:
 
 def _dashboard_refund(payment: Payment, amount: int):
     """What staff do in Stripe's dashboard: a refund with no reference of ours."""
-    return tenant_accounts.gateway_for(P.STRIPE).refund(
+    return tenant_accounts.gateway_for(Provider.STRIPE).refund(
         payment_reference=payment.provider_reference,
         capture_reference=payment.capture_reference,
         amount=amount,
@@ -50,14 +50,18 @@ def _deliver_stripe(event_type: str, refund_reference: str, event_id: str) -> st
     body, headers = stripe_webhook(
         event_type, {"id": refund_reference, "object": "refund"}, event_id=event_id
     )
-    assert webhooks.receive(P.STRIPE, body, headers) == "accepted"
+    assert webhooks.receive(Provider.STRIPE, body, headers) == "accepted"
     return webhooks.process(WebhookEvent.objects.get(event_id=event_id).pk)
 
 
 def _paid_by_paypal(world, fake_paypal, key: str) -> tuple[Booking, Payment]:
     booking = retail_booking(world, key)
     attempt = online.start_checkout(
-        booking, P.PAYPAL, choice="balance", return_url="https://t.example/", cancel_url="https://t.example/"
+        booking,
+        Provider.PAYPAL,
+        choice="balance",
+        return_url="https://t.example/",
+        cancel_url="https://t.example/",
     )
     payment = Payment.objects.get(pk=attempt.payment_id)
     fake_paypal.approve(payment.provider_reference)
@@ -66,7 +70,7 @@ def _paid_by_paypal(world, fake_paypal, key: str) -> tuple[Booking, Payment]:
 
 def _paypal_money_back(payment: Payment, amount: int):
     """What PayPal's dashboard (or a dispute) does: money back from the capture, no reference of ours."""
-    return tenant_accounts.gateway_for(P.PAYPAL).refund(
+    return tenant_accounts.gateway_for(Provider.PAYPAL).refund(
         payment_reference="",  # the dashboard knows the capture only
         capture_reference=payment.capture_reference,
         amount=amount,
@@ -80,7 +84,7 @@ def _deliver_paypal(fake_paypal, event_type: str, refund_reference: str, event_i
         {"id": event_id, "event_type": event_type, "resource": {"id": refund_reference}}
     ).encode()
     headers = fake_paypal.sign(body, PAYPAL_KEYS["webhook_secret"])
-    assert webhooks.receive(P.PAYPAL, body, headers) == "accepted"
+    assert webhooks.receive(Provider.PAYPAL, body, headers) == "accepted"
     return webhooks.process(WebhookEvent.objects.get(event_id=event_id).pk)
 
 
@@ -119,7 +123,7 @@ def test_our_refund_whose_answer_was_lost_is_recognised_by_its_id_not_counted_tw
             booking, amount=3000, reason="Late pickup", request_key="r1", actor=None
         )
         # The task sent it and died before recording Stripe's answer.
-        sent = tenant_accounts.gateway_for(P.STRIPE).refund(
+        sent = tenant_accounts.gateway_for(Provider.STRIPE).refund(
             payment_reference=payment.provider_reference,
             capture_reference=payment.capture_reference,
             amount=ours.amount,

@@ -19,7 +19,7 @@ from tests.payments.helpers import TOTAL, clerk, retail_booking
 
 BOOKED = dt.date(2026, 3, 1)
 DEPARTS = dt.date(2026, 6, 1)
-K = Installment.Kind
+InstallmentKind = Installment.Kind
 
 
 def _terms(**values) -> dict:
@@ -36,20 +36,26 @@ def _plan(total: int, currency: str, **terms) -> list[tuple[str, dt.date, int]]:
 
 def test_a_percent_deposit_now_and_the_balance_thirty_days_before_departure():
     assert _plan(123457, "EUR", deposit_percent="30") == [
-        (K.DEPOSIT, BOOKED, 37037),
-        (K.BALANCE, dt.date(2026, 5, 2), 123457 - 37037),
+        (InstallmentKind.DEPOSIT, BOOKED, 37037),
+        (InstallmentKind.BALANCE, dt.date(2026, 5, 2), 123457 - 37037),
     ]
 
 
 def test_a_fixed_deposit_applies_only_in_its_own_currency():
-    assert _plan(50000, "EUR", deposit_amount=10000, deposit_currency="EUR")[0] == (K.DEPOSIT, BOOKED, 10000)
+    assert _plan(50000, "EUR", deposit_amount=10000, deposit_currency="EUR")[0] == (
+        InstallmentKind.DEPOSIT,
+        BOOKED,
+        10000,
+    )
     # Never converted: a USD booking under EUR terms pays in full.
-    assert _plan(50000, "USD", deposit_amount=10000, deposit_currency="EUR") == [(K.FULL, BOOKED, 50000)]
+    assert _plan(50000, "USD", deposit_amount=10000, deposit_currency="EUR") == [
+        (InstallmentKind.FULL, BOOKED, 50000)
+    ]
 
 
 def test_everything_is_due_at_booking_when_the_balance_day_has_passed():
     late = schedules.plan(90000, "EUR", _terms(deposit_percent="20"), BOOKED, BOOKED + dt.timedelta(days=20))
-    assert [(p.kind, p.amount) for p in late] == [(K.FULL, 90000)]
+    assert [(p.kind, p.amount) for p in late] == [(InstallmentKind.FULL, 90000)]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +77,7 @@ def test_installments_are_equal_in_charge_steps_with_the_remainder_last(total, c
 
 
 def test_a_percent_deposit_in_a_three_decimal_currency_is_a_multiple_of_ten_fils():
-    assert _plan(12345, "KWD", deposit_percent="33")[0] == (K.DEPOSIT, BOOKED, 4070)
+    assert _plan(12345, "KWD", deposit_percent="33")[0] == (InstallmentKind.DEPOSIT, BOOKED, 4070)
 
 
 @pytest.mark.django_db

@@ -13,12 +13,12 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.money import Money
 from inventory.models import Departure, Hold
+from inventory.search import SearchQuery, _matching_ids_sql, connect_catalogue_signals, search_tours
 from tenants.context import tenant_context
 from tenants.db import as_owner
 from tests.catalogue import make_departure, make_option, make_price_list, make_tour, make_unit_types
 from tests.factories import make_tenant
 from tours.models import Category, Destination, Tour, TourCategory, TourTranslation
-from tours.search import SearchQuery, _matching_ids_sql, connect_catalogue_signals, search_tours
 
 
 def at(month: int, day: int) -> dt.datetime:

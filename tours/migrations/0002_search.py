@@ -9,7 +9,7 @@
   the generated column may use it; the mapping is fixed in this function, so it is.
 - GIN indexes on both vectors (the tour's one partial: only published tours are searched).
 
-The columns are not model fields: nothing in Python writes them, ``tours.search`` reads them with SQL.
+The columns are not model fields: nothing in Python writes them, ``inventory.search`` reads them with SQL.
 """
 
 from django.db import migrations

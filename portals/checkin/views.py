@@ -16,7 +16,7 @@ from accounts import mfa
 from bookings.services import checkin
 from core.errors import DomainError
 
-TEMPLATE = "bookings/check_in.html"
+TEMPLATE = "checkin/check_in.html"
 
 
 def _guard(request):

@@ -1,5 +1,6 @@
-"""Tours and quotes over the API. The catalogue is public (published tours only); a quote is priced for whoever
-asks: a traveller (retail), an agency's booker (trade, their agency), or staff (either channel, for an agency)."""
+"""The catalogue on sale over the API: tour search (text, dates with seats, prices: from the departures on sale),
+tour pages and quotes. The catalogue is public (published tours only); a quote is priced for whoever asks: a
+traveller (retail), an agency's booker (trade, their agency), or staff (either channel, for an agency)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import DomainError
+from inventory import search
 from inventory.models import Departure
 from partners.models import Agency
 from tenants.permissions import IsTenantMember, partner_of
 from tenants.serializers import TenantRelatedField
-from tours import pricing, search
+from tours import pricing
 from tours.models import Channel, Option, Tour
 from tours.serializers import TourDetailSerializer
 

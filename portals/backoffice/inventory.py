@@ -1,7 +1,7 @@
 """The capacity calendar: one tour's departures for one month, for operations staff in the back office.
 
-Served by ``DepartureAdmin.get_urls`` (inside the admin: signed-in staff of this host's tenant, view_departure).
-Seat figures are as a sale would see them now: holds past their expiry that no write has released yet count as
+Hooked onto the departures' admin pages (``portals.backoffice.admin``): signed-in staff of this host's tenant with
+view_departure. Seat figures are as a sale would see them now: holds past their expiry that no write has released yet count as
 free again (or as allotted, when they came from an allotment still in force), like the availability selector.
 """
 

@@ -1,8 +1,9 @@
 """Back-office pages of a booking beyond the read-only admin page: the staff actions (each a small form that calls
 exactly one service), document downloads and the departure manifest (page, CSV, PDF).
 
-Served by ``BookingAdmin.get_urls``: signed-in staff of this host's tenant. A service's DomainError is shown as a
-message with the form kept; the action's transaction is rolled back, so nothing changes.
+Hooked onto the booking's admin pages (``portals.backoffice.admin``): signed-in staff of this host's tenant. Each
+action calls one service, which checks and audits it; a service's DomainError is shown as a message with the form
+kept, and the action's transaction is rolled back, so nothing changes.
 """
 
 from __future__ import annotations
@@ -27,14 +28,18 @@ from django.utils import timezone
 from bookings import services
 from bookings.manifest import departure_manifest, manifest_csv, manifest_filename
 from bookings.models import Booking, Document, Notification
+from bookings.services import notifications
 from core.downloads import private_download
 from core.errors import DomainError
 from core.money import Money, format_money
+from core.pdf import render_pdf
 from events.models import OutboxEvent
 from inventory.models import Departure
-from tenants import audit
+from payments.models import PaymentSchedule
+from payments.services import installments, offline, refunds, schedules
+from portals.backoffice.payments import payments_panel
 
-S = Booking.Status
+Status = Booking.Status
 MANIFEST_PERMISSIONS = ("bookings.view_booking", "bookings.view_traveller", "inventory.view_departure")
 
 
@@ -46,10 +51,6 @@ def _error_text(error: DomainError) -> str:
         if text and text not in error.message:
             details.append(f"{name.replace('_', ' ')}: {text}")
     return f"{error.message} ({'; '.join(details)})" if details else error.message
-
-
-def _record(request, booking: Booking, changes: dict) -> None:
-    audit.record(audit.Action.CHANGE, actor=request.user, target=booking, changes=changes, request=request)
 
 
 # --- action forms -----------------------------------------------------------------------------------------------
@@ -148,8 +149,6 @@ class ResumeChargesForm(ActionForm):
     )
 
     def __init__(self, *args, **kwargs):
-        from payments.services import installments
-
         super().__init__(*args, **kwargs)
         if not installments.unknown_outcomes(self.booking):
             del self.fields["checked_not_charged"]
@@ -193,8 +192,6 @@ class RefundForm(ActionForm):
             self.initial["idempotency_key"] = f"backoffice:{uuid.uuid4()}"
 
     def clean_amount(self):
-        from payments.services import refunds
-
         amount = self.minor_units("amount")
         # Said on the field at once; the service decides again under the booking's lock (a refund made meanwhile).
         available = refunds.refundable(self.booking)
@@ -209,18 +206,18 @@ class RefundForm(ActionForm):
 
 
 def _confirm(request, booking: Booking, data: dict) -> str:
-    before = booking.status
-    booking = services.confirm_booking(booking, actor=request.user, reason=data["reason"])
-    _record(request, booking, {"status": [before, booking.status]})
+    booking = services.confirm_booking(booking, actor=request.user, reason=data["reason"], request=request)
     return f"Booking {booking.reference} is confirmed."
 
 
 def _cancel(request, booking: Booking, data: dict) -> str:
-    before = booking.status
     booking = services.cancel_booking(
-        booking, actor=request.user, reason=data["reason"], refundable_override=data.get("refundable")
+        booking,
+        actor=request.user,
+        reason=data["reason"],
+        refundable_override=data.get("refundable"),
+        request=request,
     )
-    _record(request, booking, {"status": [before, booking.status], "reason": [None, data["reason"]]})
     return f"Booking {booking.reference} is cancelled."
 
 
@@ -228,27 +225,19 @@ def _move(request, booking: Booking, data: dict) -> str:
     item_id, departure_id = data["target"].split(":")
     item = booking.items.select_related("departure").get(pk=item_id)
     departure = Departure.objects.select_related("option").get(pk=departure_id)
-    before_total = booking.total
-    booking = services.move_departure(booking, item, departure, actor=request.user, reason=data["reason"])
-    _record(
-        request,
-        booking,
-        {"departure": [str(item.departure), str(departure)], "total": [before_total, booking.total]},
+    services.move_departure(
+        booking, item, departure, actor=request.user, reason=data["reason"], request=request
     )
     return f"Booking {booking.reference} moved to {departure}."
 
 
 def _resend(request, booking: Booking, data: dict) -> str:
-    from bookings.services import notifications
-
     notifications.resend(booking, data["kind"], actor=request.user)  # audited by the service
     return f"The “{Notification.Kind(data['kind']).label}” email is on its way again."
 
 
 def _payment(request, booking: Booking, data: dict) -> str:
-    from payments.services import offline as payments
-
-    payments.record_offline_payment(  # audited by the service
+    offline.record_offline_payment(  # audited by the service
         booking,
         amount=data["amount"],
         method=data["method"],
@@ -260,8 +249,6 @@ def _payment(request, booking: Booking, data: dict) -> str:
 
 
 def _refund(request, booking: Booking, data: dict) -> str:
-    from payments.services import refunds
-
     parts = refunds.request_refund(  # audited by the service
         booking,
         amount=data["amount"],
@@ -283,8 +270,6 @@ def _refund(request, booking: Booking, data: dict) -> str:
 
 
 def _resume_charges(request, booking: Booking, data: dict) -> str:
-    from payments.services import installments
-
     reset = installments.resume_automatic_charges(  # audited by the service
         booking,
         note=data["note"],
@@ -299,17 +284,13 @@ def _resume_charges(request, booking: Booking, data: dict) -> str:
 
 
 def _charges_paused(booking: Booking) -> bool:
-    from payments.models import PaymentSchedule
-
     return (
-        booking.status == S.CONFIRMED
+        booking.status == Status.CONFIRMED
         and PaymentSchedule.objects.filter(booking=booking, needs_attention=True).exists()
     )
 
 
 def _refund_context(booking: Booking) -> dict:
-    from payments.services import refunds
-
     return {
         "terms_caption": "What can be refunded",
         "terms_rows": [("Refundable (maximum)", format_money(refunds.refundable(booking), booking.currency))],
@@ -317,8 +298,6 @@ def _refund_context(booking: Booking) -> dict:
 
 
 def _refundable(booking: Booking) -> bool:
-    from payments.services import refunds
-
     return refunds.refundable(booking) > 0
 
 
@@ -336,8 +315,15 @@ def _cancel_context(booking: Booking) -> dict:
     }
 
 
-PAYABLE = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED)  # as payments.services.PAYABLE_STATUSES
-EMAILABLE = (S.ON_HOLD, S.AWAITING_PAYMENT, S.CONFIRMED, S.COMPLETED, S.CANCELLED, S.REFUNDED, S.NO_SHOW)
+EMAILABLE = (
+    Status.ON_HOLD,
+    Status.AWAITING_PAYMENT,
+    Status.CONFIRMED,
+    Status.COMPLETED,
+    Status.CANCELLED,
+    Status.REFUNDED,
+    Status.NO_SHOW,
+)
 
 
 @dataclass(frozen=True)
@@ -360,7 +346,7 @@ ACTIONS: dict[str, BookingAction] = {
             "Confirm",
             "bookings.change_booking",
             ConfirmForm,
-            lambda booking: S.CONFIRMED in services.TRANSITIONS[booking.status],
+            lambda booking: Status.CONFIRMED in services.TRANSITIONS[booking.status],
             _confirm,
             "The held seats become sold. Allowed when nothing is due now: paid in full, nothing to pay, or on "
             "account within the agency's credit.",
@@ -370,7 +356,7 @@ ACTIONS: dict[str, BookingAction] = {
             "Cancel",
             "bookings.change_booking",
             CancelForm,
-            lambda booking: S.CANCELLED in services.TRANSITIONS[booking.status],
+            lambda booking: Status.CANCELLED in services.TRANSITIONS[booking.status],
             _cancel,
             "The seats go back on sale. The cancellation policy decides the charge and the refund:",
             _cancel_context,
@@ -398,7 +384,7 @@ ACTIONS: dict[str, BookingAction] = {
             "Record a payment",
             "payments.add_payment",
             PaymentForm,
-            lambda booking: booking.status in PAYABLE and booking.balance > 0,
+            lambda booking: booking.status in schedules.PAYABLE_STATUSES and booking.balance > 0,
             _payment,
             "A payment received outside the online checkout (bank transfer, cash).",
         ),
@@ -543,8 +529,6 @@ def booking_page_context(request, booking: Booking) -> dict:
 def _payments_panel(request, booking: Booking) -> dict | None:
     if not request.user.has_perm("payments.view_payment"):
         return None
-    from payments.views_backoffice import payments_panel
-
     return payments_panel(booking)
 
 
@@ -585,8 +569,6 @@ def departure_manifest_view(
             manifest_csv(manifest), manifest_filename(manifest, "csv"), "text/csv; charset=utf-8"
         )
     elif fmt == "pdf":
-        from core.pdf import render_pdf
-
         pdf = render_pdf(
             "pdf/manifest.html",
             {

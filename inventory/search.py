@@ -1,4 +1,5 @@
-"""Tour search and listings: PostgreSQL full-text search plus filters and sorting, cached per catalogue version.
+"""Tour search and listings: PostgreSQL full-text search plus filters (dates with seats, price) and sorting, cached
+per catalogue version. Here rather than in ``tours``: the dates and prices come from the departures on sale.
 
 Text: a tour's own text is in its tenant's default language and carries a weighted tsvector (title A, summary B,
 description C) built with that language's configuration; each ``TourTranslation`` carries one in its own language
@@ -35,9 +36,11 @@ from django.utils import timezone
 from core.currencies import MINOR_UNITS
 from core.errors import DomainError
 from core.money import Money
+from inventory.models import Departure, Hold
 from tenants.context import require_tenant_id
 from tenants.models import Tenant
 from tours.models import Channel, Tour, TourCategory, TourTranslation
+from tours.pricing import price_from
 
 LISTING_TTL = 300
 SORTS = ("relevance", "price", "-price", "next_departure")
@@ -215,8 +218,6 @@ def search_tours(query: SearchQuery) -> SearchResults:
 
 
 def _search(tenant_id: uuid.UUID, query: SearchQuery) -> SearchResults:
-    from inventory.models import Departure, Hold
-
     tenant_language, base_currency = Tenant.objects.values_list("default_language", "base_currency").get(
         pk=tenant_id
     )
@@ -348,9 +349,6 @@ def _rank_sql(tenant_language: str, language: str, text: str) -> RawSQL:
 
 def _prices_from(tour_ids: list[uuid.UUID], query: SearchQuery, currency: str, now: dt.datetime) -> dict:
     """Lowest retail price per tour over its open departures in the date range (or the coming year)."""
-    from inventory.models import Departure
-    from tours.pricing import price_from
-
     if not tour_ids:
         return {}
     today = now.date()
