@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import Exists, OuterRef, Subquery
-from django.utils import timezone
+from django.db.models import OuterRef, Subquery
 
 from bookings.models import (
     Booking,
@@ -22,6 +21,7 @@ from bookings.models import (
     StatusChange,
     Traveller,
 )
+from bookings.selectors import DEPARTURE_PERIODS, filter_bookings
 from core.money import format_money
 from core.pii.fields import blind_lookup
 from tenants.admin import ReadOnlyAdmin
@@ -96,7 +96,7 @@ class DepartureDateFilter(admin.SimpleListFilter):
         return [self.parameter_name, *self.range_parameters]
 
     def lookups(self, request, model_admin):
-        return [("next7", "Next 7 days"), ("next30", "Next 30 days"), ("past", "Departed")]
+        return list(DEPARTURE_PERIODS.items())
 
     def _date(self, name: str) -> dt.date | None:
         value = self.used_parameters.get(name)
@@ -108,33 +108,15 @@ class DepartureDateFilter(admin.SimpleListFilter):
             raise IncorrectLookupParameters(f"{name} is a date, YYYY-MM-DD.") from None
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        items = BookingItem.objects.filter(booking=OuterRef("pk"))
-        periods = {
-            "next7": {
-                "departure__starts_at__gte": now,
-                "departure__starts_at__lt": now + dt.timedelta(days=7),
-            },
-            "next30": {
-                "departure__starts_at__gte": now,
-                "departure__starts_at__lt": now + dt.timedelta(days=30),
-            },
-            "past": {"departure__starts_at__lt": now},
-        }
-        value = self.value()
-        if value in periods:
-            queryset = queryset.filter(Exists(items.filter(**periods[value])))
-        elif value:
+        period = self.value()
+        if period and period not in DEPARTURE_PERIODS:
             raise IncorrectLookupParameters("Unknown departure period.")
-        start, end = self._date("departs_from"), self._date("departs_to")
-        if start or end:
-            bounds = {}
-            if start:
-                bounds["departure__local_date__gte"] = start
-            if end:
-                bounds["departure__local_date__lte"] = end
-            queryset = queryset.filter(Exists(items.filter(**bounds)))
-        return queryset
+        return filter_bookings(
+            queryset,
+            departs_in=period or None,
+            departs_from=self._date("departs_from"),
+            departs_to=self._date("departs_to"),
+        )
 
 
 @admin.register(Booking, site=tenant_admin_site)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
-import zoneinfo
 
-from django.db.models import Exists, OuterRef
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -17,7 +14,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from bookings import services
-from bookings.models import Booking, BookingItem, Document
+from bookings.models import Booking, Document
+from bookings.selectors import filter_bookings
 from bookings.serializers import (
     BookingCreateSerializer,
     BookingFilterSerializer,
@@ -68,43 +66,30 @@ class PDFRenderer(renderers.BaseRenderer):
         return data if isinstance(data, bytes) else json.dumps(data).encode()
 
 
-def _start_of_day(day: dt.date, time_zone: str) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=zoneinfo.ZoneInfo(time_zone))
-
-
 def _filtered(queryset, request):
     """The list's query parameters (see BookingFilterSerializer); a malformed one is a 400 naming it."""
     params = BookingFilterSerializer(data=request.query_params)
     params.is_valid(raise_exception=True)
     data = params.validated_data
-    if "agency" in data:
-        if partner_of(request) is not None:
-            raise DomainError(
-                "Bookers see their own agency's bookings only.",
-                code="invalid",
-                fields={"agency": ["Staff only."]},
-            )
-        queryset = queryset.filter(agency_id=data["agency"])
-    for name in ("status", "channel", "agent_reference"):
-        if name in data:
-            queryset = queryset.filter(**{name: data[name]})
-    if "reference" in data:
-        queryset = queryset.filter(reference=data["reference"].strip().upper())
-    if "departure_from" in data or "departure_to" in data:
-        items = BookingItem.objects.filter(booking=OuterRef("pk"))
-        if "departure_from" in data:
-            items = items.filter(departure__local_date__gte=data["departure_from"])
-        if "departure_to" in data:
-            items = items.filter(departure__local_date__lte=data["departure_to"])
-        queryset = queryset.filter(Exists(items))
-    if "created_from" in data or "created_to" in data:
-        time_zone = request.tenant.time_zone
-        if "created_from" in data:
-            queryset = queryset.filter(created_at__gte=_start_of_day(data["created_from"], time_zone))
-        if "created_to" in data:
-            next_day = data["created_to"] + dt.timedelta(days=1)
-            queryset = queryset.filter(created_at__lt=_start_of_day(next_day, time_zone))
-    return queryset
+    if "agency" in data and partner_of(request) is not None:
+        raise DomainError(
+            "Bookers see their own agency's bookings only.",
+            code="invalid",
+            fields={"agency": ["Staff only."]},
+        )
+    return filter_bookings(
+        queryset,
+        status=data.get("status"),
+        channel=data.get("channel"),
+        agency_id=data.get("agency"),
+        reference=data.get("reference"),
+        agent_reference=data.get("agent_reference"),
+        departs_from=data.get("departure_from"),
+        departs_to=data.get("departure_to"),
+        created_from=data.get("created_from"),
+        created_to=data.get("created_to"),
+        time_zone=request.tenant.time_zone,
+    )
 
 
 @extend_schema_view(
