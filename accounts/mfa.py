@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 import segno
@@ -47,8 +48,6 @@ def qr_code_svg_data_uri(device: TOTPDevice) -> str:
 
 
 def base32_secret(device: TOTPDevice) -> str:
-    import base64
-
     return base64.b32encode(device.bin_key).decode().rstrip("=")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import auth
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -30,8 +32,6 @@ def _next_url(request) -> str:
 
 
 def _with_next(name: str, next_url: str) -> str:
-    from urllib.parse import urlencode
-
     return f"{reverse(name)}?{urlencode({'next': next_url})}"
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
-if TYPE_CHECKING:
-    from bookings.models import Booking, BookingItem
+from bookings.models import Booking, BookingItem
 
 
 @dataclass(frozen=True)

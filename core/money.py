@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from babel.numbers import format_currency
 from django.utils import translation
 
 from core.currencies import minor_units
@@ -64,8 +65,6 @@ class Money:
 
     def format(self, language: str) -> str:
         """For people, in their language's conventions: "€1,234.50" in English, "1 234,50 €" in French."""
-        from babel.numbers import format_currency
-
         return format_currency(self.to_decimal(), self.currency, locale=language.replace("-", "_"))
 
     def as_dict(self) -> dict:

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db.models import Sum
@@ -288,8 +289,6 @@ _ZONES: dict[str, dt.tzinfo] = {}
 def _zone(name: str) -> dt.tzinfo:
     zone = _ZONES.get(name)
     if zone is None:
-        from zoneinfo import ZoneInfo
-
         zone = _ZONES[name] = ZoneInfo(name)
     return zone
 

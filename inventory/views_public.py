@@ -29,11 +29,14 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
+import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -47,6 +50,7 @@ from inventory.availability import MAX_RANGE_DAYS, availability, availability_js
 from inventory.cache import AVAILABILITY_TTL, availability_key, availability_version_key
 from inventory.search import catalogue_version, catalogue_version_key
 from tenants.context import tenant_context
+from tenants.permissions import partner_of
 from tenants.routing import normalise_host, tenant_for_host
 from tours.models import Channel, Option, Tour
 
@@ -213,10 +217,6 @@ _EXAMPLE = {
 @permission_classes([AllowAny])
 @throttle_classes([])  # public, cached reads; throttling them would cost more than answering
 def availability_view(request: Request, slug: str):
-    from django.http import HttpResponse, JsonResponse
-
-    from tenants.permissions import partner_of
-
     if getattr(request, "tenant", None) is None:  # a platform host: no catalogue here
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     try:
@@ -302,8 +302,6 @@ def _closing(function):
 
 
 def _query_params(raw: bytes) -> dict[str, str] | None:
-    from urllib.parse import parse_qsl
-
     try:
         return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=10))
     except ValueError:  # more fields than any availability request has: Django's view answers it
@@ -329,8 +327,6 @@ class AvailabilityFastPath:
         loop = asyncio.get_running_loop()
         client = self._redis.get(loop)
         if client is None:
-            import redis.asyncio
-
             # A bounded pool that waits for a free connection, rather than failing, under a burst.
             pool = redis.asyncio.BlockingConnectionPool.from_url(
                 settings.CACHES["default"]["LOCATION"], max_connections=64, timeout=5

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from core import http
+from core.errors import DomainError
 from core.pii.fields import BlindIndexField, EncryptedTextField
 from tenants.context import current_tenant_id
 from tenants.models import AuditEvent, AuditRecord, PlatformAuditEvent
@@ -74,10 +76,6 @@ def save_audited(instance: _M, *, actor, request=None) -> _M:
     """Validate (``full_clean``: a DomainError with field errors on bad input), save and record the change with
     before/after values. For services whose write is "these fields, validated"; seat movements and the like have
     their own services."""
-    from django.core.exceptions import ValidationError
-
-    from core.errors import DomainError
-
     adding = instance._state.adding
     before = None if adding else snapshot(type(instance)._base_manager.get(pk=instance.pk))
     try:

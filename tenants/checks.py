@@ -3,10 +3,10 @@
 from django.apps import apps
 from django.core import checks
 
+from tenants.models import TenantModel
+
 
 def tenant_models():
-    from tenants.models import TenantModel
-
     return [
         model
         for model in apps.get_models()

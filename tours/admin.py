@@ -5,6 +5,8 @@ Every save and delete, inline rows included, lands in the tenant's audit log wit
 
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 from django import forms
 from django.contrib import admin
 from django.urls import reverse
@@ -76,8 +78,6 @@ class TourForm(forms.ModelForm):
         return sanitize_description(self.cleaned_data.get("description", ""))
 
     def clean_time_zone(self) -> str:
-        from zoneinfo import available_timezones
-
         zone = self.cleaned_data["time_zone"].strip()
         if zone not in available_timezones():
             raise forms.ValidationError("Not an IANA time zone name (e.g. Africa/Casablanca, Europe/Oslo).")

@@ -19,6 +19,8 @@ class GatewayNotConfigured(ConflictError):
 
 
 def build(account: GatewayAccount) -> PaymentGateway:
+    # Each gateway's module is imported when it is first needed: their SDKs take a while to load, and a tenant
+    # may use only one of them.
     if account.provider == Provider.STRIPE:
         from payments.gateways.stripe import StripeGateway
 
