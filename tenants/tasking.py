@@ -36,7 +36,7 @@ def attach_tenant(headers: dict | None, worker_task: Task | None) -> None:
     """``before_task_publish``: a task queued in a tenant's context carries that tenant. A link callback or the
     next step of a chain is published by the worker after the task body (and so its tenant context) has returned:
     it belongs to the tenant of the task that sends it."""
-    tenant_id = current_tenant_id()
+    tenant_id: uuid.UUID | str | None = current_tenant_id()
     if tenant_id is None and worker_task is not None:
         tenant_id = tenant_of(worker_task.request)
     if headers is not None and tenant_id is not None and TENANT_HEADER not in headers:

@@ -4,10 +4,13 @@ and the difference announced in ``booking.modified``."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 from django.db import transaction
 from django.db.models import Min
+from django.http import HttpRequest
 from django.utils import timezone
 
 from bookings import money
@@ -23,10 +26,13 @@ from core.locking import lock_rows
 from events.outbox import publish
 from inventory import services as inventory
 from inventory.locks import lock_seats
-from inventory.models import Hold
+from inventory.models import Departure, Hold
 from partners.locks import lock_agency
 from tours import pricing
 from tours.models import Channel, PromoRedemption
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 CHANGEABLE = (Status.ON_HOLD, Status.AWAITING_PAYMENT, Status.CONFIRMED)
 
@@ -35,13 +41,14 @@ MOVABLE = CHANGEABLE  # the name other modules know
 
 def _locked_for_change(booking: Booking) -> Booking:
     """The booking locked, and for an on-account booking its agency first: a change may need the agency's
-    credit (``core.locking.LOCK_ORDER``: an agency before its bookings, both before any seat)."""
+    credit (``core.locking.LOCK_ORDER``: an agency before its bookings, both before any seat). An on-account
+    booking always has its agency (CHECK booking_on_account_needs_agency)."""
     if booking.on_account:
-        lock_agency(booking.agency_id)
+        lock_agency(cast(uuid.UUID, booking.agency_id))
     return lock_booking(booking)
 
 
-def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
+def _changeable(booking: Booking, item: BookingItem | uuid.UUID, verb: str) -> BookingItem:
     """The booking (locked by the caller) may still change, and ``item`` is one of its items, locked too."""
     if booking.status not in CHANGEABLE:
         raise ConflictError(
@@ -50,7 +57,7 @@ def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
             fields={"status": [booking.status]},
         )
     item_id = next(iter(valid_uuids([getattr(item, "pk", item)])), None)
-    item = (
+    locked = (
         next(
             iter(
                 lock_rows(
@@ -64,9 +71,9 @@ def _changeable(booking: Booking, item: BookingItem, verb: str) -> BookingItem:
         if item_id
         else None
     )
-    if item is None:
+    if locked is None:
         raise DomainError.for_field("This item is not part of the booking.", "item")
-    return item
+    return locked
 
 
 def _redeemed_promo_code(booking: Booking) -> str | None:
@@ -78,7 +85,9 @@ def _redeemed_promo_code(booking: Booking) -> str | None:
     )
 
 
-def _requote(booking: Booking, item: BookingItem, departure, units: dict[str, int]) -> pricing.Quote:
+def _requote(
+    booking: Booking, item: BookingItem, departure: Departure, units: dict[str, int]
+) -> pricing.Quote:
     """A fresh price for changed seats, for the same buyer. A booking keeps the promo code it was sold with: its
     one use is already counted (the redemption stays, no new use is taken) and the code's terms apply to the new
     seats; a code that can no longer be applied refuses the change rather than silently dropping the discount."""
@@ -106,7 +115,7 @@ def _requote(booking: Booking, item: BookingItem, departure, units: dict[str, in
     return quote
 
 
-def _lock_departures_in_order(old: Hold | None, departure) -> None:
+def _lock_departures_in_order(old: Hold | None, departure: Departure) -> None:
     """Lock the old hold, then both departure rows in id order, before moving seats between them: two bookings
     moving in opposite directions at once would otherwise each hold one departure and wait for the other. (The
     hold first, as the expiry sweep does: hold, then its departure.)"""
@@ -116,7 +125,9 @@ def _lock_departures_in_order(old: Hold | None, departure) -> None:
         lock_seats(Hold.objects.filter(pk=old.pk), [departure.pk, old.departure_id])
 
 
-def _swap_hold(booking: Booking, item: BookingItem, departure, units: dict[str, int], purpose: str) -> Hold:
+def _swap_hold(
+    booking: Booking, item: BookingItem, departure: Departure, units: dict[str, int], purpose: str
+) -> Hold:
     """Give back the item's seats and take ``units`` on ``departure`` instead, sold if they were sold.
 
     Old seats go first so that a smaller or larger change on the same departure can reuse them. Nobody sees the
@@ -151,7 +162,7 @@ def _swap_hold(booking: Booking, item: BookingItem, departure, units: dict[str, 
 
 
 def _save_changed_item(
-    booking: Booking, item: BookingItem, departure, hold: Hold, quote: pricing.Quote
+    booking: Booking, item: BookingItem, departure: Departure, hold: Hold, quote: pricing.Quote
 ) -> int:
     """Store the item's new seats and price; returns the price difference (added to the booking's total)."""
     difference = quote.total.amount - item.total
@@ -186,7 +197,13 @@ def _not_started(item: BookingItem, verb: str) -> None:
 
 @transaction.atomic
 def move_departure(
-    booking: Booking, item: BookingItem, departure, *, actor=None, reason: str = "", request=None
+    booking: Booking,
+    item: BookingItem | uuid.UUID,
+    departure: Departure,
+    *,
+    actor: User | None = None,
+    reason: str = "",
+    request: HttpRequest | None = None,
 ) -> Booking:
     """Move one item's travellers to another departure of the same tour: the new seats are taken and the old ones
     given back in one transaction (never both, never neither, as anyone else sees it); the item is re-priced and
@@ -226,7 +243,7 @@ def move_departure(
     return booking
 
 
-def _clean_units(units) -> dict[str, int]:
+def _clean_units(units: object) -> dict[str, int]:
     if not isinstance(units, dict) or not all(isinstance(code, str) for code in units):
         raise DomainError.for_field('Give the new count per unit type, e.g. {"adult": 2}.', "units")
     for code, count in units.items():
@@ -245,11 +262,11 @@ def _clean_units(units) -> dict[str, int]:
 @transaction.atomic
 def modify_booking(
     booking: Booking,
-    item: BookingItem,
+    item: BookingItem | uuid.UUID,
     units: dict[str, int],
     *,
-    remove_travellers: Sequence = (),
-    actor=None,
+    remove_travellers: Sequence[uuid.UUID | str] = (),
+    actor: User | None = None,
     reason: str = "",
 ) -> Booking:
     """Change the units of one item on the same departure (travellers join or leave): its seats are swapped for

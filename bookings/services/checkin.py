@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,7 @@ MAC_LENGTH = 10  # 31^10 ≈ 8e14 (49 bits): guessing needs a staff login and ~1
 TOKEN_LENGTH = REFERENCE_LENGTH + 1 + MAC_LENGTH
 
 
-def _mac(tenant_id, booking_id, secret: str | None = None) -> str:
+def _mac(tenant_id: uuid.UUID, booking_id: uuid.UUID, secret: str | None = None) -> str:
     digest = salted_hmac(SALT, f"{tenant_id}:{booking_id}", secret=secret, algorithm="sha256").digest()
     number = int.from_bytes(digest[:16], "big")
     characters = []
@@ -63,7 +64,7 @@ def _invalid_token() -> DomainError:
     )
 
 
-def _split(token) -> tuple[str, str]:
+def _split(token: object) -> tuple[str, str]:
     """(reference, mac) of a token as scanned or typed: case, spaces and dashes do not matter."""
     if not isinstance(token, str):
         raise _invalid_token()
@@ -73,7 +74,7 @@ def _split(token) -> tuple[str, str]:
     return compact[:REFERENCE_LENGTH], compact[REFERENCE_LENGTH:]
 
 
-def _booking_of(token, *, lock: bool) -> Booking:
+def _booking_of(token: str, *, lock: bool) -> Booking:
     reference, mac = _split(token)
     tenant_id = require_tenant_id()
     bookings = Booking.objects.filter(reference=reference)
@@ -136,7 +137,7 @@ def check_in_sheet(token: str) -> CheckInSheet:
     )
 
 
-def _traveller_ids(traveller_ids) -> list[uuid.UUID]:
+def _traveller_ids(traveller_ids: Iterable[object]) -> list[uuid.UUID]:
     try:
         return [uuid.UUID(str(value)) for value in traveller_ids]
     except ValueError:
@@ -157,19 +158,19 @@ def check_in(token: str, traveller_ids: list[str] | None = None) -> list[Travell
             code="not_confirmed",
             fields={"status": [booking.status]},
         )
-    travellers = booking.travellers.order_by("id")
+    named = booking.travellers.order_by("id")
     if traveller_ids is not None:
         wanted = set(_traveller_ids(traveller_ids))
         if not wanted:
             raise DomainError(
                 "Choose who to check in.", code="invalid", fields={"travellers": ["Choose at least one."]}
             )
-        travellers = travellers.filter(pk__in=wanted)
-        if travellers.count() != len(wanted):
+        named = named.filter(pk__in=wanted)
+        if named.count() != len(wanted):
             raise DomainError(
                 "A traveller is not on this booking.", code="invalid", fields={"travellers": ["Unknown."]}
             )
-    travellers = list(travellers)
+    travellers = list(named)
     if not travellers:
         raise DomainError("The booking has no named travellers to check in.", code="no_travellers")
     already = [traveller for traveller in travellers if traveller.checked_in_at is not None]

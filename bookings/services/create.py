@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,6 +28,9 @@ from partners.models import Agency
 from tours import pricing
 from tours import services as promotions
 from tours.models import Channel, PromoCode
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def pricing_channel(channel: str) -> str:
     return Channel.TRADE if channel == Booking.Channel.TRADE else Channel.RETAIL
 
 
-def _buyers_key(key: str, agency: Agency | None, actor) -> str:
+def _buyers_key(key: str, agency: Agency | None, actor: User | None) -> str:
     """A client's idempotency key, within its buyer: two agencies (or two staff members) that happen to use the
     same order number as their key never see each other's booking. Stored hashed (fixed length)."""
     buyer = f"agency:{agency.pk}" if agency is not None else f"user:{getattr(actor, 'pk', None) or '-'}"
@@ -94,7 +98,7 @@ def create_booking(
     promo_code: str | None = None,
     idempotency_key: str = "",
     consent: dict | None = None,
-    actor=None,
+    actor: User | None = None,
 ) -> Booking:
     """A booking on hold from one or more active holds (their seats stay held until it is confirmed or lapses).
     The price is quoted now and snapshotted into each item. The same ``idempotency_key`` returns the same booking."""
@@ -119,7 +123,7 @@ def create_booking(
             f"{agency} cannot book at the moment ({agency.get_status_display()}).", "agency"
         )
     now = timezone.now()
-    if on_account:
+    if on_account and agency is not None:
         lock_agency(agency)  # its credit decides its confirmation: the agency before the holds (core.locking)
     locked = lock_rows(Hold.objects.filter(pk__in=[hold.pk for hold in holds]))
     if len(locked) != len({hold.pk for hold in holds}):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from typing import cast
 
 from django.db.models import Case, F, Sum, Value, When
 from django.utils import timezone
@@ -47,8 +49,9 @@ def check_credit(booking: Booking, due: int | None = None) -> None:
     """Refuse unless the agency's credit covers ``due`` more (default: the booking's balance; a confirmed booking
     already counts in what the agency owes, so a change of it checks only the increase)."""
     # The agency row lock serialises every on-account confirmation of one agency: two agents racing for the last
-    # of the credit are decided one after the other, on committed numbers.
-    agency = lock_agency(booking.agency_id)
+    # of the credit are decided one after the other, on committed numbers. An on-account booking always has
+    # its agency (CHECK booking_on_account_needs_agency).
+    agency = lock_agency(cast(uuid.UUID, booking.agency_id))
     available = credit_available(agency)
     due = booking.balance if due is None else due
     if available is None:

@@ -19,7 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import uuid
+from collections.abc import Callable
 from decimal import Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import segno
@@ -38,7 +41,7 @@ from core.errors import ConflictError
 from core.locking import lock_row
 from core.pdf import render_pdf
 from tenants.routing import public_base_url
-from tours.models import TourTranslation, UnitType
+from tours.models import Tour, TourTranslation, UnitType
 
 INVOICE_TEMPLATE = "pdf/invoice.html"
 VOUCHER_TEMPLATE = "pdf/voucher.html"
@@ -47,8 +50,10 @@ VOUCHER_STATUSES = (Booking.Status.CONFIRMED, Booking.Status.COMPLETED)
 # threads); only reproducible-build tools read it. An operator's own value is kept.
 REPRODUCIBLE_EPOCH = "946684800"
 
+_Subject = TypeVar("_Subject")
 
-def _render(template: str, context_of, subject, language: str) -> bytes:
+
+def _render(template: str, context_of: Callable[[_Subject], dict], subject: _Subject, language: str) -> bytes:
     os.environ.setdefault("SOURCE_DATE_EPOCH", REPRODUCIBLE_EPOCH)
     with translation.override(language):
         return render_pdf(template, context_of(subject))
@@ -76,7 +81,7 @@ def _time(value: dt.datetime, language: str) -> str:
     return format_time(value, "short", locale=_locale(language))
 
 
-def _percent(value) -> str:
+def _percent(value: object) -> str:
     """ "20" for 20.00, "5.5" for 5.50 (as stored in the quote snapshot)."""
     if value in (None, ""):
         return ""
@@ -143,12 +148,12 @@ def _invoice_groups(lines: list[dict], language: str) -> tuple[list[dict], list[
             tax["amount"] += line["amount"]
             continue
         start = _local_start(line)
-        key = (line.get("tour", ""), line.get("option", ""), start)
+        group_key = (line.get("tour", ""), line.get("option", ""), start)
         group = groups.setdefault(
-            key,
+            group_key,
             {
-                "tour": key[0],
-                "option": key[1],
+                "tour": group_key[0],
+                "option": group_key[1],
                 "when": f"{_long_date(start.date(), language)}, {_time(start, language)}" if start else "",
                 "lines": [],
             },
@@ -233,7 +238,7 @@ def invoice_context(invoice: Invoice) -> dict:
     }
 
 
-def _payment_status(invoice: Invoice, language: str, zone) -> dict:
+def _payment_status(invoice: Invoice, language: str, zone: ZoneInfo) -> dict:
     """What of this invoice is paid when it is made, and what is still due when (the booking's schedule)."""
     booking = invoice.booking
     keeper = money.keeper()
@@ -286,7 +291,7 @@ def issue_invoice_document(invoice: Invoice) -> Document:
 # --- vouchers --------------------------------------------------------------------------------------------------
 
 
-def _tour_texts(tour, language: str) -> tuple[str, str]:
+def _tour_texts(tour: Tour, language: str) -> tuple[str, str]:
     """(title, meeting point) in ``language`` when the tour has that translation."""
     translated = (
         TourTranslation.objects.filter(tour=tour, language=language)
@@ -401,7 +406,7 @@ def _voucher_pdf(booking: Booking) -> tuple[str, bytes]:
         return render_to_string(VOUCHER_TEMPLATE, context), render_pdf(VOUCHER_TEMPLATE, context)
 
 
-def _voucher_booking(pk, *, lock: bool) -> Booking:
+def _voucher_booking(pk: uuid.UUID, *, lock: bool) -> Booking:
     bookings = Booking.objects.select_related("tenant", "agency")
     booking = lock_row(bookings, pk=pk) if lock else bookings.get(pk=pk)
     if booking.status not in VOUCHER_STATUSES:

@@ -9,6 +9,7 @@ after the numbering lock is released (a render takes ~0.3 s; the tenant's next i
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,7 @@ INVOICEABLE = (Booking.Status.CONFIRMED, Booking.Status.COMPLETED, Booking.Statu
 INVOICED_AFTER_CONFIRMATION = (Booking.Status.CANCELLED, Booking.Status.REFUNDED)
 
 
-def _series_prefix(tenant_id) -> str:
+def _series_prefix(tenant_id: uuid.UUID) -> str:
     """The calendar year of issue, in the tenant's time zone (an invoice on 31 December stays in that year)."""
     zone = Tenant.objects.values_list("time_zone", flat=True).get(pk=tenant_id)
     return str(timezone.now().astimezone(ZoneInfo(zone)).year)

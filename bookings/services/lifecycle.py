@@ -4,10 +4,13 @@ cancelled under its cancellation terms, expired when its seats lapse, completed,
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from django.db import transaction
 from django.db.models import Max, Min
+from django.http import HttpRequest
 from django.utils import timezone
 
 from bookings import money, selectors
@@ -28,21 +31,33 @@ from events.outbox import publish
 from inventory import services as inventory
 from inventory.models import Hold
 from partners.locks import lock_agency
+from partners.models import Agency
 from tenants import audit
 from tours import services as promotions
 from tours.models import PromoRedemption
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 
 @transaction.atomic
-def confirm_booking(booking: Booking, *, actor=None, reason: str = "", request=None) -> Booking:
+def confirm_booking(
+    booking: Booking,
+    *,
+    actor: User | None = None,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> Booking:
     """Held seats become sold. Allowed when nothing is due now (paid, nothing to pay), or for an on-account
     booking when the agency's credit covers it."""
+    # Its credit decides: the agency before the booking (core.locking). An on-account booking always has its
+    # agency (CHECK booking_on_account_needs_agency): never None here.
     if booking.on_account:
-        lock_agency(booking.agency_id)  # its credit decides: the agency before the booking (core.locking)
+        lock_agency(cast(uuid.UUID, booking.agency_id))
     booking = locked_for(booking, Status.CONFIRMED)
     before = booking.status
     if booking.on_account:
-        if booking.currency != booking.agency.currency:
+        if booking.currency != cast(Agency, booking.agency).currency:
             raise ConflictError("On-account bookings are in the agency's currency.", code="currency_mismatch")
         check_credit(booking)
     elif (due := money.keeper().due_now(booking)) > 0:
@@ -110,10 +125,10 @@ def cancellation_terms(booking: Booking, at: dt.datetime | None = None) -> Cance
 def cancel_booking(
     booking: Booking,
     *,
-    actor=None,
+    actor: User | None = None,
     reason: str = "",
     refundable_override: int | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> Booking:
     """Seats go back on sale (held or sold). The cancellation terms go into ``booking.cancelled`` for the credit
     note, and what they give back of the money paid is refunded. Staff may override the refundable amount
@@ -235,7 +250,7 @@ def expire_booking(booking: Booking) -> Booking:
 
 
 @transaction.atomic
-def complete_booking(booking: Booking, *, actor=None) -> Booking:
+def complete_booking(booking: Booking, *, actor: User | None = None) -> Booking:
     """The tour took place (all its departures have ended)."""
     booking = locked_for(booking, Status.COMPLETED)
     last_end = booking.items.aggregate(last=Max("departure__ends_at"))["last"]
@@ -245,7 +260,7 @@ def complete_booking(booking: Booking, *, actor=None) -> Booking:
 
 
 @transaction.atomic
-def mark_no_show(booking: Booking, *, actor=None, reason: str = "") -> Booking:
+def mark_no_show(booking: Booking, *, actor: User | None = None, reason: str = "") -> Booking:
     """Nobody came. Seats stay sold (the departure has run); nothing is refunded by this."""
     booking = locked_for(booking, Status.NO_SHOW)
     first_start = selectors.first_start(booking)

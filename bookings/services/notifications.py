@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from anymail.exceptions import AnymailAPIError
@@ -42,7 +43,7 @@ from icalendar import Calendar, Event
 
 from bookings.links import manage_token, manage_url
 from bookings.locks import lock_booking
-from bookings.models import Booking, Notification
+from bookings.models import Booking, Document, Notification
 from bookings.selectors import first_start
 from bookings.services.documents import current_voucher
 from core.errors import ConflictError, DomainError
@@ -53,6 +54,9 @@ from tenants import audit, tasking
 from tenants.context import require_tenant_id
 from tenants.routing import public_base_url
 from tours.models import TourTranslation, UnitType
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ VOUCHER_POLL_SECONDS = 3
 LOST_AFTER = dt.timedelta(minutes=10)  # a queued, never-tried notification this old lost its task
 
 # The event each of the bookings' own kinds reports (its payload is the email's "at the time" data).
-EVENT_OF_KIND = {
+EVENT_OF_KIND: dict[str, str] = {
     Kind.CONFIRMATION: "booking.confirmed",
     Kind.PAYMENT_DUE: "booking.awaiting_payment",
     Kind.MODIFIED: "booking.modified",
@@ -167,8 +171,9 @@ def checkout_url(booking: Booking) -> str:
 def recipient_of(booking: Booking) -> str:
     """Who gets a booking's emails: the agency (its bookings address) for an agency's booking — the agency is the
     customer and passes the voucher on — else the lead traveller."""
-    if booking.agency_id is not None and booking.agency.email:
-        return booking.agency.email
+    agency = booking.agency  # None without a query when agency_id is None
+    if agency is not None and agency.email:
+        return agency.email
     return booking.lead_email
 
 
@@ -239,7 +244,7 @@ def _send_after_commit(
     transaction.on_commit(enqueue)
 
 
-def resend(booking: Booking, kind: str, *, actor) -> Notification:
+def resend(booking: Booking, kind: str, *, actor: User | None) -> Notification:
     """Staff send an email again (a new logged row with a fresh key), if it makes sense for the booking now."""
     if kind not in Kind.values:
         raise DomainError(f"Unknown email kind {kind!r}.", code="invalid", fields={"kind": [kind]})
@@ -252,6 +257,7 @@ def resend(booking: Booking, kind: str, *, actor) -> Notification:
             fields={"kind": [reason]},
         )
     notification = queue(booking, kind, f"resend-{uuid7()}")
+    assert notification is not None  # a fresh key: never queued before
     audit.record(
         audit.Action.CHANGE,
         actor=actor,
@@ -365,13 +371,13 @@ def _record_failure(notification: Notification, error: Exception, *, final: bool
     return SendResult("retry", retry_in=retry_delay(notification.attempts))
 
 
-def _voucher(booking: Booking):
+def _voucher(booking: Booking) -> tuple[Document | None, bool]:
     """(the booking's current voucher or None, whether one is expected)."""
     return current_voucher(booking), booking.status == Status.CONFIRMED
 
 
 def build_message(
-    notification: Notification, *, voucher=None, context_extra: dict | None = None
+    notification: Notification, *, voucher: Document | None = None, context_extra: dict | None = None
 ) -> EmailMultiAlternatives:
     """The email, rendered in the notification's language, with what its kind attaches."""
     booking = notification.booking
@@ -393,8 +399,9 @@ def build_message(
     )
     message.attach_alternative(html, "text/html")
     # django-anymail reads these (other backends ignore them): tag and metadata for the ESP's reporting/webhooks.
-    message.tags = [kind]
-    message.metadata = {
+    # The stubs' EmailMultiAlternatives has no such attributes: they are anymail's extension of the message.
+    message.tags = [kind]  # type: ignore[attr-defined]
+    message.metadata = {  # type: ignore[attr-defined]
         "tenant": tenant.slug,
         "booking": booking.reference,
         "notification": str(notification.pk),
@@ -412,7 +419,7 @@ def build_message(
 
 
 def _from_address(display_name: str) -> str:
-    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL or "")[1] or settings.DEFAULT_FROM_EMAIL
     return str(Address(display_name=display_name, addr_spec=address))
 
 

@@ -9,6 +9,10 @@ transition, moves seats through ``inventory.services``, writes the status histor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from django.http import HttpRequest
+
 from bookings.locks import lock_booking
 from bookings.models import Booking, StatusChange
 from core.errors import ConflictError
@@ -16,6 +20,9 @@ from events.outbox import publish
 from inventory.locks import lock_seats
 from inventory.models import Hold
 from tenants import audit
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 Status = Booking.Status
 
@@ -44,7 +51,7 @@ class IllegalTransition(ConflictError):
         )
 
 
-def actor_label(actor) -> str:
+def actor_label(actor: User | None) -> str:
     return str(actor) if actor is not None else "system"
 
 
@@ -70,7 +77,7 @@ def lock_seats_of(booking: Booking) -> None:
 
 
 def move_to(
-    booking: Booking, to: str, *, actor=None, reason: str = "", payload: dict | None = None
+    booking: Booking, to: str, *, actor: User | None = None, reason: str = "", payload: dict | None = None
 ) -> Booking:
     """The one place a status changes: the transition is checked, the history written, the event published."""
     check_transition(booking, to)
@@ -96,7 +103,9 @@ def move_to(
     return booking
 
 
-def record_staff_action(booking: Booking, actor, changes: dict, request=None) -> None:
+def record_staff_action(
+    booking: Booking, actor: User | None, changes: dict, request: HttpRequest | None = None
+) -> None:
     """Audit a change a person asked for over HTTP — in the back office or through the API, staff or an agency's
     booker — the same way whichever they used. The system's own transitions (a payment confirming a booking, seats
     lapsing) are in the status history."""

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +21,9 @@ from core.ids import valid_uuids
 from events.outbox import publish
 from tenants import audit
 from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,8 @@ def clean_traveller(values: dict, label: str) -> dict:
                     raise DomainError.for_field(
                         f"{label}: nationality is a two-letter country code.", "travellers"
                     )
-            limit = Traveller._meta.get_field(name)
-            limit = getattr(limit, "plain_max_length", None) or getattr(limit, "max_length", None)
+            model_field = Traveller._meta.get_field(name)
+            limit = getattr(model_field, "plain_max_length", None) or getattr(model_field, "max_length", None)
             if limit and len(value) > limit:
                 raise DomainError.for_field(
                     f"{label}: {name.replace('_', ' ')} is at most {limit} characters.", "travellers"
@@ -171,7 +175,7 @@ def update_travellers(
     changes: dict[str, dict] | None = None,
     *,
     add: Sequence[TravellerDetails] = (),
-    actor=None,
+    actor: User | None = None,
     enforce_cutoff: bool = True,
 ) -> Booking:
     """Change named travellers' details (``changes``: traveller id → fields) and name more travellers (``add``,
@@ -199,7 +203,7 @@ def update_travellers(
     travellers = {str(t.pk): t for t in booking.travellers.filter(pk__in=valid_uuids(changes))}
     changed_fields: dict[str, list[str]] = {}
     for traveller_id, values in changes.items():
-        traveller = travellers.get(next(iter(valid_uuids([traveller_id])), None))
+        traveller = travellers.get(next(iter(valid_uuids([traveller_id])), ""))  # "": no traveller's id
         if traveller is None:
             raise DomainError.for_field(f"Traveller {traveller_id} is not on this booking.", "travellers")
         if not isinstance(values, dict):

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bookings.models import Booking, BookingItem
 from bookings.money import AmountDue
 from core.ids import uuid7
 from payments.models import Refund
 from payments.services import refunds, schedules
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 class PaymentsKeepTheMoney:
@@ -37,7 +41,7 @@ class PaymentsKeepTheMoney:
             if not state.paid
         ]
 
-    def refund_cancellation(self, booking: Booking, refundable: int, *, actor) -> None:
+    def refund_cancellation(self, booking: Booking, refundable: int, *, actor: User | None) -> None:
         # What is not already on its way back goes back to the payer (gateway parts are sent after commit): a
         # pending refund (still counted in ``paid``) is part of what the policy gives back, not extra.
         amount = min(refundable - refunds.pending_total(booking), refunds.refundable(booking))

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from core.currencies import MINOR_UNITS, minor_units
@@ -61,7 +61,9 @@ def _row_problems(row: Mapping) -> tuple[RateRow | None, list[str]]:
         sign, digits, exponent = rate.as_tuple()
         if not rate.is_finite() or rate <= 0:
             problems.append(f"rate {row['rate']} must be above 0")
-        elif -exponent > MAX_RATE_DECIMALS or len(digits) + exponent > MAX_RATE_INTEGER_DIGITS:
+        elif isinstance(exponent, int) and (  # always, once finite ("n", "N", "F": NaN and infinity)
+            -exponent > MAX_RATE_DECIMALS or len(digits) + exponent > MAX_RATE_INTEGER_DIGITS
+        ):
             problems.append(
                 f"rate {row['rate']} has more than {MAX_RATE_DECIMALS} decimals or {MAX_RATE_INTEGER_DIGITS} digits "
                 "before the point"
@@ -75,6 +77,7 @@ def _row_problems(row: Mapping) -> tuple[RateRow | None, list[str]]:
             valid_on = None
     if problems:
         return None, problems
+    assert rate is not None  # else a problem was noted
     return RateRow(base, quote, rate, valid_on), []
 
 
@@ -100,6 +103,7 @@ def import_rates(
         if problems:
             errors.append(f"Row {number}: {'; '.join(problems)}.")
         else:
+            assert rate_row is not None  # no problems: a row
             parsed.append(rate_row)
     if errors:
         raise DomainError(
@@ -113,12 +117,12 @@ def import_rates(
         )
     saved = []
     with transaction.atomic():
-        for row in parsed:
+        for parsed_row in parsed:
             rate, _ = ExchangeRate.objects.update_or_create(
-                base=row.base,
-                quote=row.quote,
-                valid_on=row.valid_on,
-                defaults={"rate": row.rate, "source": source},
+                base=parsed_row.base,
+                quote=parsed_row.quote,
+                valid_on=parsed_row.valid_on,
+                defaults={"rate": parsed_row.rate, "source": source},
             )
             saved.append(rate)
     return saved
@@ -191,10 +195,14 @@ class PaymentsReport:
         """The net of every currency in the base currency; None while any currency lacks a rate."""
         if self.missing_rates:
             return None
-        return Money(sum(line.in_base.amount for line in self.lines), self.base_currency)
+        return Money(
+            sum(line.in_base.amount for line in self.lines if line.in_base is not None), self.base_currency
+        )
 
 
-def _daily(queryset, zone: ZoneInfo, start: dt.date, end: dt.date) -> dict[tuple[str, dt.date], int]:
+def _daily(
+    queryset: QuerySet[Payment] | QuerySet[Refund], zone: ZoneInfo, start: dt.date, end: dt.date
+) -> dict[tuple[str, dt.date], int]:
     rows = (
         queryset.annotate(day=TruncDate("succeeded_at", tzinfo=zone))
         .filter(day__gte=start, day__lte=end)
@@ -221,15 +229,16 @@ def payments_report(start: dt.date, end: dt.date) -> PaymentsReport:
         money_in, money_out = received.get((currency, day), 0), refunded.get((currency, day), 0)
         totals[currency][0] += money_in
         totals[currency][1] += money_out
-        if converted[currency] is not None:
+        so_far = converted[currency]
+        if so_far is not None:
             in_base = in_base_currency(money_in - money_out, currency, day, base=tenant.base_currency)
-            converted[currency] = None if in_base is None else converted[currency] + in_base.amount
+            converted[currency] = None if in_base is None else so_far + in_base.amount
     lines = [
         CurrencyLine(
             currency=currency,
             received=money_in,
             refunded=money_out,
-            in_base=None if converted[currency] is None else Money(converted[currency], tenant.base_currency),
+            in_base=None if (net := converted[currency]) is None else Money(net, tenant.base_currency),
         )
         for currency, (money_in, money_out) in sorted(totals.items())
     ]

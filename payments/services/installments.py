@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
+from typing import TYPE_CHECKING
 
 from django.db.models import DateField, ExpressionWrapper, F, IntegerField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
+from django.http import HttpRequest
 from django.utils import timezone
 
 from bookings import services as booking_services
@@ -49,6 +52,9 @@ from payments.models import (
 from payments.services import online, schedules
 from tenants import audit
 from tenants.context import require_tenant_id, tenant_context
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +88,7 @@ def retry_days(schedule: PaymentSchedule) -> tuple[int, ...]:
     return tuple(int(day) for day in (default_retry_days() if days is None else days))
 
 
-def charge_installment(installment_id, today: dt.date | None = None) -> Payment | None:
+def charge_installment(installment_id: uuid.UUID, today: dt.date | None = None) -> Payment | None:
     """One automatic attempt on one installment (outside any transaction). Returns the attempt, or None when
     there was nothing to charge (paid meanwhile) or no card to charge (the payer was asked to pay).
 
@@ -159,6 +165,8 @@ def send_attempt(payment: Payment) -> Payment:
     Stripe replay its first answer — or, once Stripe has it, fetch it. An outage leaves the attempt unsettled
     (sent again by the next run) and raises ``GatewayUnavailable``."""
     with tenant_context(require_tenant_id()):
+        if payment.installment_id is None:  # its installment was re-planned away (SET_NULL): a missing row
+            raise Installment.DoesNotExist(f"Payment {payment.pk} has no installment.")
         installment = Installment.objects.select_related("schedule", "schedule__booking").get(
             pk=payment.installment_id
         )
@@ -253,7 +261,7 @@ def _ask_payer(booking: Booking, installment: Installment, owed: int, why: str, 
     _schedule_retry_or_give_up(booking, installment, owed, why, today)
 
 
-def record_failed_attempt(installment_id, today: dt.date) -> None:
+def record_failed_attempt(installment_id: uuid.UUID, today: dt.date) -> None:
     """Dun the installment's failed attempt, read again under the lock: another run may have dunned it already,
     or a late answer turned it into a success."""
     with tenant_context(require_tenant_id()):
@@ -339,7 +347,12 @@ def unknown_outcomes(booking: Booking) -> list[Payment]:
 
 
 def resume_automatic_charges(
-    booking: Booking, *, note: str, actor, request=None, checked_not_charged: bool = False
+    booking: Booking,
+    *,
+    note: str,
+    actor: User | None,
+    request: HttpRequest | None = None,
+    checked_not_charged: bool = False,
 ) -> int:
     """Staff looked at a booking whose schedule was flagged for them and let automatic charging go on: the flag
     is cleared, and the installments still unpaid start their retries afresh (a new first attempt, new emails).
@@ -435,7 +448,7 @@ def remind_upcoming(today: dt.date | None = None, limit: int = BATCH) -> int:
     return reminded
 
 
-def _remind(installment_id) -> int:
+def _remind(installment_id: uuid.UUID) -> int:
     """Remind of one installment as it will be charged: with whatever else falls due that day (installments due
     together are charged together), and not while an earlier one is still being dunned (that one leads, and its
     retries take this one along when it falls due)."""

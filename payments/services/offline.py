@@ -4,9 +4,10 @@ confirms the booking once nothing is due any more."""
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from bookings.locks import lock_booking
@@ -19,9 +20,12 @@ from payments.services.paid import adjust_paid
 from payments.services.schedules import PAYABLE_STATUSES
 from tenants import audit
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 
 def _clean_offline_input(
-    booking: Booking, amount, method: str, reference: str, currency: str | None, idempotency_key: str
+    booking: Booking, amount: object, method: str, reference: str, currency: str | None, idempotency_key: str
 ) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise DomainError.for_field(
@@ -42,9 +46,11 @@ def _clean_offline_input(
         )
     if method == Payment.Method.BANK_TRANSFER and not reference:
         raise DomainError.for_field("Enter the bank's reference of the transfer.", "reference")
-    if len(reference) > Payment._meta.get_field("provider_reference").max_length:
+    reference_max = Payment._meta.get_field("provider_reference").max_length
+    if reference_max is not None and len(reference) > reference_max:
         raise DomainError.for_field("The reference is too long (255 characters at most).", "reference")
-    if len(idempotency_key) > Payment._meta.get_field("idempotency_key").max_length:
+    key_max = Payment._meta.get_field("idempotency_key").max_length
+    if key_max is not None and len(idempotency_key) > key_max:
         raise DomainError.for_field(
             "The idempotency key is too long (100 characters at most).", "idempotency_key"
         )
@@ -99,10 +105,10 @@ def record_offline_payment(
     amount: int,
     method: str,
     reference: str,
-    actor,
+    actor: User | None,
     idempotency_key: str = "",
     currency: str | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> Payment:
     """Staff record money received outside a gateway (a bank transfer seen on the statement, cash, a card
     terminal): a succeeded ``Payment``, ``booking.paid`` grows by ``amount``, the action is audited and
@@ -179,7 +185,7 @@ def save_offline_payment(
     method: str,
     reference: str,
     idempotency_key: str,
-    actor,
+    actor: User | None,
     shown_reference: str = "",
     announce: dict | None = None,
 ) -> Payment:

@@ -11,8 +11,10 @@ something at the gateway carries an idempotency key derived from our ids, so rep
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -49,11 +51,11 @@ logger = logging.getLogger(__name__)
 Provider = Payment.Provider
 PaymentStatus = Payment.Status
 # A checkout attempt the payer may still complete is offered again (same amount) rather than a second one made.
-REUSE_OPEN_ATTEMPT_FOR = timezone.timedelta(hours=1)
-METHOD_OF = {Provider.STRIPE: Payment.Method.CARD, Provider.PAYPAL: Payment.Method.PAYPAL}
+REUSE_OPEN_ATTEMPT_FOR = dt.timedelta(hours=1)
+METHOD_OF: dict[str, str] = {Provider.STRIPE: Payment.Method.CARD, Provider.PAYPAL: Payment.Method.PAYPAL}
 
 
-def _step():
+def _step() -> AbstractContextManager[uuid.UUID]:
     """One short transaction in the current tenant."""
     return tenant_context(require_tenant_id())
 
@@ -75,14 +77,14 @@ def _metadata(booking: Booking, payment: Payment) -> dict[str, str]:
 # --- recording what the gateway says ------------------------------------------------------------------------
 
 
-def _lock(payment_id) -> tuple[Booking, Payment]:
+def _lock(payment_id: uuid.UUID) -> tuple[Booking, Payment]:
     """Booking row, then payment row (the order every money change takes)."""
     booking_id = Payment.objects.values_list("booking_id", flat=True).get(pk=payment_id)
     booking = lock_booking(booking_id)
     return booking, lock_row(Payment, pk=payment_id)
 
 
-def apply_gateway_state(payment_id, state: GatewayPayment) -> Payment:
+def apply_gateway_state(payment_id: uuid.UUID, state: GatewayPayment) -> Payment:
     """Bring our row to the gateway's truth, whatever order the webhooks, redirects and reconciliation arrive in.
 
     A succeeded payment is final here (a refund is a ``Refund``); a failed or cancelled one may still turn
@@ -212,7 +214,7 @@ def _record_failure(booking: Booking, payment: Payment, state: GatewayPayment) -
 NOT_STARTED = "The payment could not be started. Please try again in a moment or choose another way to pay."
 
 
-def _fail_without_gateway(payment_id, error: GatewayError) -> None:
+def _fail_without_gateway(payment_id: uuid.UUID, error: GatewayError) -> None:
     """The gateway refused or could not be reached: the attempt is over (a retry is a new attempt)."""
     logger.warning("payment attempt %s not started: %s (%s)", payment_id, error.message, error.code)
     apply_gateway_state(
@@ -284,7 +286,7 @@ def checkout_amount(booking: Booking, choice: str = "due") -> int:
     return min(upcoming.outstanding, owed) if upcoming else 0
 
 
-def _open_attempt(booking: Booking, provider: str, amount: int, since) -> Payment | None:
+def _open_attempt(booking: Booking, provider: str, amount: int, since: dt.datetime) -> Payment | None:
     return (
         Payment.objects.filter(
             booking=booking,
@@ -327,14 +329,14 @@ def start_checkout(
         # Attempts for another amount or gateway are replaced. Not those for this one: a tab loaded at the same
         # moment may have made its own twin and be showing it. Nor one still waiting for its gateway's answer:
         # it is left to finish, or to reconciliation, rather than cancelled while its page may still pay it.
-        replaced = list(
+        others = (
             Payment.objects.filter(
                 booking=booking, off_session=False, status__in=(PaymentStatus.CREATED, PaymentStatus.PENDING)
             )
             .exclude(provider_reference="")
             .exclude(provider=provider, amount=amount, created_at__gte=reusable_since)
-            .exclude(pk=getattr(payment, "pk", None))
         )
+        replaced = list(others if payment is None else others.exclude(pk=payment.pk))
         if payment is None:
             payment = Payment(
                 booking=booking,
@@ -358,7 +360,7 @@ def start_checkout(
 
     def create() -> GatewayPayment:
         nonlocal customer
-        if save_card and not customer:
+        if save_card and schedule is not None and not customer:  # saving the card: there is a schedule
             customer = gateway.create_customer(
                 email=lead[0],
                 name=lead[1],
@@ -391,14 +393,14 @@ def start_checkout(
     except GatewayError as error:
         _fail_without_gateway(payment.pk, error)
         raise DomainError(NOT_STARTED, code=error.code) from error
-    payment = apply_gateway_state(payment.pk, state)
+    recorded = apply_gateway_state(payment.pk, state)
     for stale in replaced:
         cancel_attempt(stale, gateway)
     return CheckoutAttempt(
-        payment_id=payment.pk,
+        payment_id=recorded.pk,
         provider=provider,
-        amount=payment.amount,
-        currency=payment.currency,
+        amount=recorded.amount,
+        currency=recorded.currency,
         client_secret=state.client_secret,
         publishable_key=getattr(gateway, "publishable_key", ""),
         approve_url=state.approve_url,
@@ -447,15 +449,17 @@ def capture_approved(payment: Payment) -> Payment:
     return apply_gateway_state(payment.pk, state)
 
 
-def attempt_for_page(booking: Booking, payment_id) -> Payment | None:
+def attempt_for_page(booking: Booking, payment_id: uuid.UUID | str | None) -> Payment | None:
     """A checkout attempt of this booking (the confirmation page names it in its URL)."""
+    if payment_id is None:  # none named: as no such payment
+        return None
     try:
         return Payment.objects.filter(booking=booking, off_session=False).get(pk=payment_id)
     except (Payment.DoesNotExist, ValueError, TypeError, ValidationError):
         return None
 
 
-def unsettled(older_than: timezone.timedelta, limit: int) -> list[Payment]:
+def unsettled(older_than: dt.timedelta, limit: int) -> list[Payment]:
     """Gateway attempts still ``created`` / ``pending`` after ``older_than`` (crash windows, lost webhooks)."""
     return list(
         Payment.objects.filter(

@@ -5,6 +5,7 @@ item."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.utils import timezone
@@ -23,13 +24,13 @@ from tenants.context import require_tenant_id, tenant_context
 logger = logging.getLogger(__name__)
 
 # Long enough for a payer still on the page (3-D Secure, PayPal approval) not to be disturbed by us.
-SETTLE_AFTER = timezone.timedelta(minutes=15)
+SETTLE_AFTER = dt.timedelta(minutes=15)
 # An attempt never sent to the gateway, or never completed by the payer, is given up after this.
-ABANDON_AFTER = timezone.timedelta(hours=24)
+ABANDON_AFTER = dt.timedelta(hours=24)
 BATCH = 100
 
 
-def reconcile_unsettled(now=None) -> int:
+def reconcile_unsettled(now: dt.datetime | None = None) -> int:
     """Payments still created/pending and gateway refunds still pending after ``SETTLE_AFTER``; returns how many
     were looked at."""
     now = now or timezone.now()
@@ -61,7 +62,7 @@ def reconcile_unsettled(now=None) -> int:
     return len(payments) + len(pending_refunds) + len(events)
 
 
-def _settle_payment(payment: Payment, now) -> None:
+def _settle_payment(payment: Payment, now: dt.datetime) -> None:
     if payment.off_session and not payment.provider_reference:
         _settle_off_session(payment, now)
         return
@@ -87,10 +88,10 @@ def _settle_payment(payment: Payment, now) -> None:
 
 
 # Stripe keeps an idempotency key for 24 hours: within that, sending an attempt again replays its first outcome.
-RESEND_WITHIN = timezone.timedelta(hours=23)
+RESEND_WITHIN = dt.timedelta(hours=23)
 
 
-def _settle_off_session(payment: Payment, now) -> None:
+def _settle_off_session(payment: Payment, now: dt.datetime) -> None:
     """An installment charge whose answer we never recorded. Unlike a checkout attempt, Stripe may well have
     charged it (it is confirmed server-side): send it again with its key to learn the outcome. Past the key's
     lifetime a resend could charge anew, so staff check it at the gateway instead."""

@@ -12,11 +12,16 @@ publishes ``payment.refunded``; a cancelled booking whose money has all gone bac
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import logging
+import uuid
+from typing import TYPE_CHECKING, Final, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
+from django.http import HttpRequest
 from django.utils import timezone
 
 from bookings import services as booking_services
@@ -38,6 +43,9 @@ from payments.models import Payment, PaymentSchedule, Refund
 from payments.services.paid import adjust_paid
 from tenants import audit, tasking
 from tenants.context import require_tenant_id, tenant_context
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +91,12 @@ def _replayed(request_key: str, amount: int, booking: Booking) -> list[Refund] |
 def request_refund(
     booking: Booking,
     *,
-    amount,
+    amount: int,
     reason: str,
     request_key: str,
-    actor,
+    actor: User | None,
     kind: str = Kind.GOODWILL,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> list[Refund]:
     """Staff refund ``amount`` (int minor units of the booking's currency) with a reason. The same
     ``request_key`` returns the refunds it already made (a retried form or API call refunds once)."""
@@ -134,8 +142,9 @@ def _payments_to_refund(booking: Booking, only: list[Payment] | None) -> list[Pa
     if only is not None:
         queryset = queryset.filter(pk__in=[payment.pk for payment in only])
     locked = lock_rows(queryset)
-    # Gateway payments go back by themselves: refund them first, newest first; offline ones need staff.
-    locked.sort(key=lambda payment: payment.succeeded_at, reverse=True)
+    # Gateway payments go back by themselves: refund them first, newest first; offline ones need staff. (A
+    # succeeded payment has its succeeded_at: CHECK payment_succeeded_has_time.)
+    locked.sort(key=lambda payment: cast(dt.datetime, payment.succeeded_at), reverse=True)
     return sorted(locked, key=lambda payment: payment.provider == Payment.Provider.OFFLINE)
 
 
@@ -145,7 +154,7 @@ def request_refund_locked(
     amount: int,
     reason: str,
     request_key: str,
-    actor,
+    actor: User | None,
     kind: str = Kind.GOODWILL,
     payments: list[Payment] | None = None,
 ) -> list[Refund]:
@@ -189,12 +198,12 @@ def request_refund_locked(
     return refunds
 
 
-def _send_later(tenant_id: str, refund_ids: list) -> None:
+def _send_later(tenant_id: str, refund_ids: list[uuid.UUID]) -> None:
     for refund_id in refund_ids:
         tasking.enqueue("payments.send_refund", tenant_id, str(refund_id), tenant_id=tenant_id)
 
 
-def send_refund(refund_id) -> Refund:
+def send_refund(refund_id: uuid.UUID | str) -> Refund:
     """Carry out one pending gateway refund (a task, outside any transaction; safe to repeat). An outage raises
     ``GatewayUnavailable`` for the task to retry; a refusal fails the refund and frees its reservation."""
     with tenant_context(require_tenant_id()):
@@ -235,7 +244,9 @@ def sync_refund(refund: Refund) -> Refund:
     return record_refund_outcome(refund.pk, gateway.fetch_refund(refund.provider_reference))
 
 
-def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Refund:
+def record_refund_outcome(
+    refund_id: uuid.UUID, result: GatewayRefund, *, actor: User | None = None
+) -> Refund:
     """Bring a refund to the gateway's answer, whatever order answers, webhooks and reconciliation arrive in:
     pending → succeeded / failed, and also failed → succeeded (a refusal we recorded wrongly) and succeeded →
     failed (the card was closed: the money came back to the account, staff must return it another way)."""
@@ -272,7 +283,7 @@ def record_refund_outcome(refund_id, result: GatewayRefund, *, actor=None) -> Re
         return refund
 
 
-def _succeeded(booking: Booking, payment: Payment, refund: Refund, actor) -> None:
+def _succeeded(booking: Booking, payment: Payment, refund: Refund, actor: User | None) -> None:
     refund.status, refund.succeeded_at, refund.failure_reason = RefundStatus.SUCCEEDED, timezone.now(), ""
     refund.save()
     adjust_paid(booking, -refund.amount)
@@ -343,10 +354,16 @@ def record_gateway_refund(
     return record_refund_outcome(known.pk, result)
 
 
-NAMES_ANOTHER = object()  # the refund names one of ours that is another refund at the gateway
+class _Sentinel(enum.Enum):
+    NAMES_ANOTHER = "names another"
 
 
-def _our_refund(payment: Payment, result: GatewayRefund):
+# The refund names one of ours that is another refund at the gateway (an enum member: a sentinel the type
+# checker tells apart with ``is``).
+NAMES_ANOTHER: Final = _Sentinel.NAMES_ANOTHER
+
+
+def _our_refund(payment: Payment, result: GatewayRefund) -> Refund | _Sentinel | None:
     """Our refund this gateway refund is (by its reference, or the id it carries), None if none of ours, or
     ``NAMES_ANOTHER``."""
     with tenant_context(require_tenant_id()):
@@ -411,7 +428,9 @@ def _adopt(booking: Booking, payment: Payment, result: GatewayRefund, kind: str)
     )
 
 
-def complete_offline_refund(refund: Refund, *, reference: str, actor, request=None) -> Refund:
+def complete_offline_refund(
+    refund: Refund, *, reference: str, actor: User | None, request: HttpRequest | None = None
+) -> Refund:
     """Staff sent the money of an offline payment back (a bank transfer, cash): record it with its reference."""
     reference = (reference or "").strip()
     if not reference:
@@ -428,7 +447,7 @@ def complete_offline_refund(refund: Refund, *, reference: str, actor, request=No
     return record_refund_outcome(refund.pk, result, actor=actor)
 
 
-def pending_gateway_refunds(older_than: timezone.timedelta, limit: int) -> list[Refund]:
+def pending_gateway_refunds(older_than: dt.timedelta, limit: int) -> list[Refund]:
     return list(
         Refund.objects.filter(status=RefundStatus.PENDING, updated_at__lte=timezone.now() - older_than)
         .exclude(payment__provider=Payment.Provider.OFFLINE)

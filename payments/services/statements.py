@@ -18,9 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from django.db import connection, transaction
 from django.db.models import F, Min, Q
+from django.http import HttpRequest
 
 from bookings.locks import lock_bookings
 from bookings.models import REFERENCE_LENGTH, Booking, BookingItem
@@ -34,12 +36,16 @@ from payments.models import Payment
 from payments.services.offline import raise_duplicate_reference, save_offline_payment
 from tenants import audit
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 Status = Booking.Status
 CANCELLED_OWING = (Status.CANCELLED, Status.REFUNDED)  # as credit_available: a charge stays owed until paid
 
 # Each part's bank reference and idempotency key carry the booking's reference after a "/", within the columns.
-REFERENCE_MAX = Payment._meta.get_field("provider_reference").max_length - 1 - REFERENCE_LENGTH
-IDEMPOTENCY_KEY_MAX = Payment._meta.get_field("idempotency_key").max_length - 1 - REFERENCE_LENGTH
+# (A CharField always has its max_length, which the stubs type as int | None.)
+REFERENCE_MAX = cast(int, Payment._meta.get_field("provider_reference").max_length) - 1 - REFERENCE_LENGTH
+IDEMPOTENCY_KEY_MAX = cast(int, Payment._meta.get_field("idempotency_key").max_length) - 1 - REFERENCE_LENGTH
 _CURRENCIES = frozenset(code for code, _ in CURRENCY_CHOICES)
 
 
@@ -97,7 +103,7 @@ def _owing() -> Q:
 
 
 def _owed(booking: Booking) -> int:
-    return booking.cancellation_charge if booking.status in CANCELLED_OWING else booking.total
+    return (booking.cancellation_charge or 0) if booking.status in CANCELLED_OWING else booking.total
 
 
 def _first_departures(bookings: Iterable[Booking]) -> dict:
@@ -156,7 +162,7 @@ def statement(agency: Agency, *, until: dt.date | None = None) -> Statement:
 # --- the agency's payment ------------------------------------------------------------------------------------------
 
 
-def _clean_input(amount, currency: str, reference: str, idempotency_key: str) -> None:
+def _clean_input(amount: object, currency: str, reference: str, idempotency_key: str) -> None:
     if currency not in _CURRENCIES:
         raise DomainError.for_field(
             f"Unknown currency {currency!r}; give its ISO 4217 code (e.g. EUR).", "currency"
@@ -251,7 +257,12 @@ def _allocate(lines: list[StatementLine], amount: int) -> list[tuple[StatementLi
 
 
 def _record_part(
-    booking: Booking, amount: int, reference: str, idempotency_key: str, actor, agency_reference: str
+    booking: Booking,
+    amount: int,
+    reference: str,
+    idempotency_key: str,
+    actor: User | None,
+    agency_reference: str,
 ) -> Payment:
     return save_offline_payment(
         booking,
@@ -272,9 +283,9 @@ def record_agency_payment(
     amount: int,
     currency: str,
     reference: str,
-    actor,
+    actor: User | None,
     idempotency_key: str = "",
-    request=None,
+    request: HttpRequest | None = None,
 ) -> list[Payment]:
     """A bank transfer of ``amount`` minor units of ``currency`` from ``agency``, allocated to its open bookings in
     that currency, oldest departure first: one succeeded offline ``Payment`` per booking reached (bank reference

@@ -6,7 +6,9 @@ from the gateway and recorded as it is there, so duplicates, replays and out-of-
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import uuid
 from collections.abc import Mapping
 
 from django.db import IntegrityError, transaction
@@ -94,11 +96,11 @@ def _refund_made_elsewhere(event: WebhookEvent) -> str:
 REVERSALS = ("PAYMENT.CAPTURE.REVERSED",)
 # Events left unprocessed (a task lost, retries exhausted, credentials refused) are processed again by
 # reconciliation after this long, for as long as the gateways keep retrying deliveries themselves.
-SWEEP_AFTER = timezone.timedelta(minutes=10)
-SWEEP_WITHIN = timezone.timedelta(days=3)
+SWEEP_AFTER = dt.timedelta(minutes=10)
+SWEEP_WITHIN = dt.timedelta(days=3)
 
 
-def process(webhook_event_id) -> str:
+def process(webhook_event_id: uuid.UUID | str) -> str:
     """Bring what the event is about to the gateway's truth (a task; outside any transaction; repeatable).
 
     An outage (or a refund of ours still unanswered) raises ``GatewayUnavailable`` for the task to retry; our
@@ -130,6 +132,7 @@ def process(webhook_event_id) -> str:
 
 
 def _act_on(event: WebhookEvent) -> str:
+    target: Refund | Payment | None
     with tenant_context(require_tenant_id()):
         if event.object_kind == "refund":
             target = (
