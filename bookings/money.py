@@ -12,11 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
 from bookings.models import Booking, BookingItem
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class MoneyKeeper(Protocol):
     def unpaid(self, booking: Booking, today: dt.date) -> list[AmountDue]:
         """The parts of the price still to pay, in the order they fall due."""
 
-    def refund_cancellation(self, booking: Booking, refundable: int, *, actor) -> None:
+    def refund_cancellation(self, booking: Booking, refundable: int, *, actor: User | None) -> None:
         """Give back ``refundable`` of what was paid for a booking being cancelled (less what is on its way back
         already, within what can still be refunded)."""
 

@@ -42,29 +42,34 @@ class PaymentsKeepTheMoney:
         ]
 
     def refund_cancellation(self, booking: Booking, refundable: int, *, actor: User | None) -> None:
-        # What is not already on its way back goes back to the payer (gateway parts are sent after commit): a
-        # pending refund (still counted in ``paid``) is part of what the policy gives back, not extra.
-        amount = min(refundable - refunds.pending_total(booking), refunds.refundable(booking))
-        if amount > 0:
-            refunds.request_refund_locked(
-                booking,
-                amount=amount,
-                reason=f"Cancellation of booking {booking.reference}",
-                request_key=f"cancellation-{booking.pk}",
-                actor=actor,
-                kind=Refund.Kind.CANCELLATION,
-            )
+        _give_back(
+            booking,
+            refundable,
+            kind=Refund.Kind.CANCELLATION,
+            reason=f"Cancellation of booking {booking.reference}",
+            request_key=f"cancellation-{booking.pk}",
+            actor=actor,
+        )
 
     def refund_overpayment(self, booking: Booking) -> None:
-        surplus = min(
-            booking.paid - refunds.pending_total(booking) - booking.total, refunds.refundable(booking)
+        _give_back(
+            booking,
+            booking.paid - booking.total,
+            kind=Refund.Kind.SURPLUS,
+            reason=f"Booking {booking.reference} now costs less than was paid",
+            request_key=f"reduced-{uuid7()}",
+            actor=None,
         )
-        if surplus > 0:
-            refunds.request_refund_locked(
-                booking,
-                amount=surplus,
-                reason=f"Booking {booking.reference} now costs less than was paid",
-                request_key=f"reduced-{uuid7()}",
-                actor=None,
-                kind=Refund.Kind.SURPLUS,
-            )
+
+
+def _give_back(
+    booking: Booking, owed_back: int, *, kind: str, reason: str, request_key: str, actor: User | None
+) -> None:
+    """Refund what of ``owed_back`` is not on its way back already, within what can still be refunded (gateway
+    parts are sent after commit). A pending refund is still counted in ``paid``: it is part of what is owed back,
+    not extra."""
+    amount = min(owed_back - refunds.pending_total(booking), refunds.refundable(booking))
+    if amount > 0:
+        refunds.request_refund_locked(
+            booking, amount=amount, reason=reason, request_key=request_key, actor=actor, kind=kind
+        )
