@@ -365,3 +365,31 @@ def test_two_transitions_at_once_leave_the_seats_consistent(first, second):
         departure = world.fresh_departure()
         assert (departure.held, departure.sold) == ((0, 4) if final == "confirmed" else (0, 0))
         assert booking.status_history.count() == 3  # draft, on_hold and the one transition that won
+
+
+@pytest.mark.django_db
+def test_booking_a_departure_holds_and_books_in_one_step_and_a_refusal_leaves_no_hold():
+    world = World()
+    with tenant_context(world.tenant):
+        departure = world.fresh_departure()
+        booking = services.book_departure(
+            departure, {"adult": 2}, lead=LEAD, language="en", idempotency_key="form-1"
+        )
+        again = services.book_departure(
+            departure, {"adult": 2}, lead=LEAD, language="en", idempotency_key="form-1"
+        )
+        assert again.pk == booking.pk and booking.status == Booking.Status.ON_HOLD
+        assert booking.items.get().hold.seats == 2
+        assert Departure.objects.get(pk=departure.pk).held == 2
+
+        with pytest.raises(DomainError) as refused:
+            services.book_departure(
+                departure,
+                {"adult": 1},
+                lead=Lead(name="", email="x@example.com"),
+                language="en",
+                idempotency_key="form-2",
+            )
+        assert refused.value.code == "invalid" and "lead_name" in refused.value.fields
+        assert Departure.objects.get(pk=departure.pk).held == 2  # the seats held for it went back
+        assert not Hold.objects.filter(idempotency_key="retail-booking:form-2").exists()
