@@ -6,14 +6,14 @@ from celery import shared_task
 
 from bookings.models import Notification
 from bookings.services import expire_lapsed_bookings, notifications
-from tenants.context import require_tenant_id, tenant_context
+from tenants.context import require_tenant_id, tenant_bound, tenant_context
 from tenants.jobs import for_each_active_tenant
 
 
 @shared_task(name="bookings.expire_lapsed")
 def expire_lapsed() -> int:
     def expire(tenant) -> int:
-        with tenant_context(tenant):
+        with tenant_bound(tenant):
             return expire_lapsed_bookings()
 
     return for_each_active_tenant(expire, what="expiring lapsed bookings")

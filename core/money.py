@@ -8,7 +8,7 @@ one place, here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from babel.numbers import format_currency
 from django.utils import translation
@@ -65,7 +65,9 @@ class Money:
 
     def format(self, language: str) -> str:
         """For people, in their language's conventions: "€1,234.50" in English, "1 234,50 €" in French."""
-        return format_currency(self.to_decimal(), self.currency, locale=language.replace("-", "_"))
+        with localcontext() as context:
+            context.prec = max(context.prec, len(str(abs(self.amount))) + 4)  # however many digits it has
+            return format_currency(self.to_decimal(), self.currency, locale=language.replace("-", "_"))
 
     def as_dict(self) -> dict:
         """For JSON (API, snapshots): minor units stay integers; the decimal string is for people."""

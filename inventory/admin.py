@@ -370,13 +370,12 @@ class AllotmentAdmin(ServiceErrorsAsFormErrors, AuditedModelAdmin):
 
     @admin.action(description="Release the unused seats to general sale", permissions=["change"])
     def release_allotments(self, request, queryset):
-        released = 0
-        for allotment in queryset.filter(status=Allotment.Status.ACTIVE):
-            before = audit.snapshot(allotment)
-            inventory_services.release_allotment(allotment)
-            _record_change(request, before, allotment)
-            released += 1
-        self.message_user(request, f"{released} allotments released.")
+        active = list(queryset.filter(status=Allotment.Status.ACTIVE))
+        before = [audit.snapshot(allotment) for allotment in active]
+        released = inventory_services.release_allotments(active)
+        for snapshot, allotment in zip(before, released, strict=True):
+            _record_change(request, snapshot, allotment)
+        self.message_user(request, f"{len(released)} allotments released.")
 
 
 @admin.register(Hold, site=tenant_admin_site)

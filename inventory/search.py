@@ -162,7 +162,7 @@ def _validate(query: SearchQuery) -> None:
     def bad(name: str, message: str) -> None:
         fields.setdefault(name, []).append(message)
 
-    if not isinstance(query.text, str) or len(query.text) > MAX_TEXT:
+    if not isinstance(query.text, str) or len(query.text) > MAX_TEXT or "\x00" in query.text:
         bad("q", f"Text of at most {MAX_TEXT} characters.")
     if query.sort not in SORTS:
         bad("sort", f"One of: {', '.join(SORTS)}.")
@@ -196,7 +196,9 @@ def _validate(query: SearchQuery) -> None:
         bad("currency", "An ISO 4217 currency code, e.g. EUR.")
     for name in ("language", "guiding_language", "destination", "category"):
         value = getattr(query, name)
-        if value is not None and (not isinstance(value, str) or not value or len(value) > 120):
+        if value is not None and (
+            not isinstance(value, str) or not value or len(value) > 120 or "\x00" in value
+        ):
             bad(name, "A code or slug.")
     if fields:
         raise DomainError("The search is invalid.", code="invalid_search", fields=fields)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
@@ -310,7 +309,7 @@ class RefundAdmin(ReadOnlyAdmin):
     @admin.action(description="Record the money sent back", permissions=["record"])
     def record_sent_back(self, request, queryset):
         """Offline refunds stay pending until staff send the money themselves: ask each one's transfer
-        reference, then complete them (each in its own transaction: one bad row does not undo the others)."""
+        reference, then complete them (one refused does not undo the others)."""
         refunds = list(queryset.select_related("payment", "booking").order_by("created_at"))
         eligible = [
             refund
@@ -330,18 +329,17 @@ class RefundAdmin(ReadOnlyAdmin):
             for refund in eligible
         ]
         if "apply" in request.POST and all(form.is_valid() for _, form in forms_by_refund):
+            outcomes = refund_services.complete_offline_refunds(
+                [(refund, form.cleaned_data["reference"]) for refund, form in forms_by_refund],
+                actor=request.user,
+                request=request,
+            )
             done = 0
-            for refund, form in forms_by_refund:
-                try:
-                    with transaction.atomic():
-                        refund_services.complete_offline_refund(
-                            refund,
-                            reference=form.cleaned_data["reference"],
-                            actor=request.user,
-                            request=request,
-                        )
-                except DomainError as error:
-                    self.message_user(request, f"{refund.booking.reference}: {error.message}", messages.ERROR)
+            for refund, outcome in zip(eligible, outcomes, strict=True):
+                if isinstance(outcome, DomainError):
+                    self.message_user(
+                        request, f"{refund.booking.reference}: {outcome.message}", messages.ERROR
+                    )
                 else:
                     done += 1
             if done:

@@ -183,7 +183,7 @@ class MembershipAddForm(MembershipForm):
 
 
 @admin.register(Membership, site=tenant_admin_site)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ServiceErrorsAsFormErrors, admin.ModelAdmin):
     list_display = ["user", "role", "is_active", "created_at"]
     list_filter = ["role", "is_active"]
     search_fields = ["user__email", "user__full_name"]

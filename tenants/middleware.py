@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpResponseNotFound, JsonResponse
 from django.urls import Resolver404, resolve
 
@@ -78,4 +79,9 @@ class TenantContextMiddleware:
             with tenant_bound(request.tenant):
                 return self.get_response(request)
         with tenant_context(request.tenant):
-            return self.get_response(request)
+            response = self.get_response(request)
+            if response.status_code >= 500:
+                # A failure below was turned into this response without leaving the block: what the request had
+                # written before it failed is not kept.
+                transaction.set_rollback(True)
+            return response

@@ -33,6 +33,7 @@ from inventory.models import Hold
 from partners.locks import lock_agency
 from partners.models import Agency
 from tenants import audit
+from tenants.context import require_tenant_id, tenant_context
 from tours import services as promotions
 from tours.models import PromoRedemption
 
@@ -270,17 +271,21 @@ def mark_no_show(booking: Booking, *, actor: User | None = None, reason: str = "
 
 
 def expire_lapsed_bookings(now: dt.datetime | None = None, limit: int = 200) -> int:
-    """Beat: unconfirmed bookings whose seats lapsed become expired (their holds are released by then or now)."""
+    """Beat: unconfirmed bookings whose seats lapsed become expired (their holds are released by then or now),
+    each in its own transaction: one booking's rows are not held while the next one's are locked (the lock order
+    is per booking), and one that fails does not undo the others. Runs with the tenant current but outside a
+    transaction (``tenants.context.tenant_bound``)."""
     now = now or timezone.now()
-    due = list(
-        Booking.objects.filter(status__in=(Status.ON_HOLD, Status.AWAITING_PAYMENT), expires_at__lte=now)
-        .order_by("expires_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    with tenant_context(require_tenant_id()):
+        due = list(
+            Booking.objects.filter(status__in=(Status.ON_HOLD, Status.AWAITING_PAYMENT), expires_at__lte=now)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)[:limit]
+        )
     expired = 0
     for pk in due:
         try:
-            with transaction.atomic():
+            with tenant_context(require_tenant_id()):
                 expire_booking(Booking.objects.get(pk=pk))
             expired += 1
         except IllegalTransition:

@@ -4,6 +4,7 @@ from inventory.services.allotments import (
     create_allotment,
     create_allotments,
     release_allotment,
+    release_allotments,
     release_due_allotments,
     resize_allotment,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "hold_ttl_seconds",
     "place_hold",
     "release_allotment",
+    "release_allotments",
     "release_due_allotments",
     "release_hold",
     "release_sold_hold",

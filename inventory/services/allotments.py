@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeGuard
 
 from django.db import IntegrityError, connection, transaction
@@ -144,6 +144,14 @@ def release_allotment(allotment: Allotment, now: dt.datetime | None = None) -> A
     if row:
         bump_availability(fresh.tenant_id, fresh.departure.tour_id)
     return fresh
+
+
+def release_allotments(allotments: Sequence[Allotment], now: dt.datetime | None = None) -> list[Allotment]:
+    """Release several blocks in one transaction (staff's bulk action): their departures are locked up front in
+    primary-key order (the lock order), then each block is released."""
+    with transaction.atomic():
+        lock_rows(Departure.objects.filter(pk__in={allotment.departure_id for allotment in allotments}))
+        return [release_allotment(allotment, now) for allotment in allotments]
 
 
 def release_due_allotments(now: dt.datetime | None = None, limit: int = 500) -> int:

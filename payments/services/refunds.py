@@ -16,6 +16,7 @@ import datetime as dt
 import enum
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, cast
 
 from django.core.exceptions import ValidationError
@@ -25,7 +26,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from bookings import services as booking_services
-from bookings.locks import lock_booking
+from bookings.locks import lock_booking, lock_bookings
 from bookings.models import Booking
 from core.errors import ConflictError, DomainError
 from core.locking import lock_row, lock_rows
@@ -445,6 +446,27 @@ def complete_offline_refund(
         reference=reference[:255], status=REFUND_SUCCEEDED, amount=refund.amount, currency=refund.currency
     )
     return record_refund_outcome(refund.pk, result, actor=actor)
+
+
+def complete_offline_refunds(
+    sent_back: Sequence[tuple[Refund, str]], *, actor: User | None, request: HttpRequest | None = None
+) -> list[Refund | DomainError]:
+    """Several offline refunds sent back at once (refund, reference each), recorded in one transaction: their
+    bookings, then their payments, are locked up front in the global lock order, and each is recorded in its own
+    savepoint, so one refused (its outcome is the error) does not undo the others."""
+    refunds = [refund for refund, _reference in sent_back]
+    lock_bookings(Booking.objects.filter(pk__in={refund.booking_id for refund in refunds}))
+    lock_rows(Payment.objects.filter(pk__in={refund.payment_id for refund in refunds}))
+    outcomes: list[Refund | DomainError] = []
+    for refund, reference in sent_back:
+        try:
+            with transaction.atomic():
+                outcomes.append(
+                    complete_offline_refund(refund, reference=reference, actor=actor, request=request)
+                )
+        except DomainError as error:
+            outcomes.append(error)
+    return outcomes
 
 
 def pending_gateway_refunds(older_than: dt.timedelta, limit: int) -> list[Refund]:

@@ -206,3 +206,32 @@ def test_platform_admin_bad_tenant_input_is_a_form_error_and_creates_nothing(
     assert response.context["adminform"].form.errors.get(field), response.context["adminform"].form.errors
     assert not Tenant.objects.filter(slug__in=["atlas", "Not A Slug"]).exists()
     assert mail.outbox == []
+
+
+def test_adding_an_agency_bookers_address_to_the_team_is_refused_on_the_form_and_invites_nobody(
+    django_capture_on_commit_callbacks,
+):
+    """Found by a probe: the service's refusal (an agency's booker, an address too long to be valid) was a 500."""
+    from partners.services import add_partner_user
+    from tests.catalogue import make_agency
+
+    tenant = make_tenant()
+    owner = owner_of(tenant)
+    with tenant_context(tenant):
+        add_partner_user(make_agency(), email="booker@agency.example", actor=owner)
+    client = client_for(host_of(tenant))
+    sign_in(client, owner, enrol_totp(owner))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booker = client.post(
+            "/admin/tenants/membership/add/", {"email": "Booker@Agency.example", "role": "sales"}
+        )
+        too_long = client.post(
+            "/admin/tenants/membership/add/", {"email": f"{'a' * 300}@example.com", "role": "sales"}
+        )
+
+    assert booker.status_code == 200 and "books for a partner agency" in booker.content.decode()
+    assert too_long.status_code == 200 and "not valid" in too_long.content.decode()
+    assert mail.outbox == []
+    with tenant_context(tenant):
+        assert Membership.objects.count() == 1  # the owner

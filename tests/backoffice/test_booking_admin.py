@@ -291,6 +291,26 @@ def test_confirm_runs_the_service_and_audits_it(world, staff):
         assert {"status": ["on_hold", "confirmed"]} in _audited(booking)
 
 
+def test_a_page_that_fails_after_its_change_keeps_nothing_of_it(world, staff, monkeypatch):
+    """Found by a probe: the request's transaction committed what a view had written before it failed (Django
+    turns the exception into the 500 response inside it)."""
+    with tenant_context(world.tenant):
+        booking = world.trade_booking("a", 2)
+    client = staff("sales")
+    client.raise_request_exception = False
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("after the change")
+
+    monkeypatch.setattr("portals.backoffice.bookings.redirect", fails)  # once the booking is confirmed
+    response = client.post(_action(booking, "confirm"), {"reason": "Agency called"})
+
+    assert response.status_code == 500
+    with tenant_context(world.tenant):
+        assert _fresh(booking).status == Booking.Status.ON_HOLD
+        assert _audited(booking) == []
+
+
 def test_confirm_refused_by_the_service_changes_nothing_and_says_why(world, staff):
     with tenant_context(world.tenant):
         booking = _retail_booking(world, "a")  # €100.00 due

@@ -222,6 +222,31 @@ def test_allotment_created_through_the_service_and_too_many_seats_is_a_form_erro
         assert Departure.objects.get(pk=departure.pk).allotted == 6
 
 
+def test_releasing_several_allotments_on_several_departures_at_once(tenant, staff, catalogue):
+    """Found by a probe: the bulk release locked the departures in the order of the list, against the lock order
+    (by primary key), and answered 500 with some released and some not."""
+    first = catalogue["departure"]
+    with tenant_context(tenant):
+        second = make_departure(first.option, capacity=20, starts_at=first.starts_at + dt.timedelta(days=1))
+        later, earlier = sorted((first, second), key=lambda departure: departure.pk, reverse=True)
+        agencies = [make_agency(f"Partner {n} AS", currency="NOK") for n in range(2)]
+        release = first.starts_at - dt.timedelta(days=3)
+        # Whichever way the list is ordered, a later departure's block comes before an earlier one's.
+        blocks = [
+            services.create_allotment(agencies[0], later, 2, release),
+            services.create_allotment(agencies[0], earlier, 2, release),
+            services.create_allotment(agencies[1], later, 2, release),
+        ]
+    selected = {"action": "release_allotments", "_selected_action": [str(block.pk) for block in blocks]}
+
+    response = staff("operations").post("/admin/inventory/allotment/", selected)
+
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        assert {block.status for block in Allotment.objects.all()} == {"released"}
+        assert [Departure.objects.get(pk=d.pk).allotted for d in (first, second)] == [0, 0]
+
+
 def test_closure_closes_open_departures_in_its_dates(tenant, staff, catalogue):
     departure = catalogue["departure"]
     client = staff("operations")

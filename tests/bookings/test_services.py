@@ -229,6 +229,26 @@ def test_the_beat_task_expires_bookings_whose_seats_lapsed():
 
 
 @pytest.mark.django_db
+def test_the_beat_task_expires_every_lapsed_booking_each_in_its_own_transaction():
+    """Found by a probe: the beat expired a tenant's lapsed bookings in one transaction, so the second booking's row
+    was locked after the first one's departure (against the lock order): the whole batch failed every minute."""
+    from bookings.tasks import expire_lapsed
+
+    world = World()
+    with tenant_context(world.tenant):
+        first, second = world.trade_booking("a", 2), world.trade_booking("b", 3)
+        Booking.objects.filter(pk__in=[first.pk, second.pk]).update(
+            expires_at=timezone.now() - dt.timedelta(minutes=1)
+        )
+
+    assert expire_lapsed() == 2
+
+    with tenant_context(world.tenant):
+        assert {booking.status for booking in Booking.objects.filter(pk__in=[first.pk, second.pk])} == {"expired"}
+        assert world.fresh_departure().held == 0
+
+
+@pytest.mark.django_db
 def test_a_promo_code_counts_against_its_limit_and_is_given_back_when_the_booking_lapses():
     from tours.models import PromoCode
 

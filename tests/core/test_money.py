@@ -183,3 +183,9 @@ def test_floats_and_unknown_codes_are_refused():
         Money(1, "XYZ")
     with pytest.raises(TypeError):
         Money(100, "EUR") * 1.5
+
+
+def test_an_amount_of_any_size_is_written_out():
+    """Found by a probe: an amount of 10^30 typed in a form failed while the refusal was being written."""
+    assert Money(10**32, "EUR").format("en") == "€1,000,000,000,000,000,000,000,000,000,000.00"
+    assert Money(-(10**35), "JPY").format("fr").endswith("\xa0JPY")

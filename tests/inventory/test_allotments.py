@@ -8,13 +8,14 @@ import pytest
 from django.utils import timezone
 
 from core.errors import DomainError
-from inventory.models import Allotment
+from inventory.models import Allotment, Departure
 from inventory.services import (
     convert_hold,
     create_allotment,
     create_allotments,
     place_hold,
     release_allotment,
+    release_allotments,
     release_due_allotments,
     resize_allotment,
 )
@@ -142,6 +143,20 @@ def test_release_gives_unused_seats_back_and_keeps_used_ones(world):
         assert release_allotment(allotment).status == "released"  # again: nothing moves
     assert seats_of(world) == (50, 0, 3, 2)
     assert allotment_state(world, allotment) == (10, 5, "released")
+
+
+def test_several_blocks_on_several_departures_are_released_together_in_the_lock_order(world):
+    with tenant_context(world.tenant):
+        second = make_departure(
+            world.option, capacity=20, starts_at=world.departure.starts_at + dt.timedelta(days=1)
+        )
+        later, earlier = sorted((world.departure, second), key=lambda departure: departure.pk, reverse=True)
+        blocks = [
+            create_allotment(world.agency, departure, 4, release_time(world))
+            for departure in (later, earlier)
+        ]
+        assert [block.status for block in release_allotments(blocks)] == ["released", "released"]
+        assert [Departure.objects.get(pk=d.pk).allotted for d in (later, earlier)] == [0, 0]
 
 
 def test_release_due_allotments_releases_only_due_ones(world):

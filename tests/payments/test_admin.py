@@ -166,6 +166,29 @@ def test_finance_records_an_offline_refund_as_sent_back_and_paid_drops(world, st
     assert "record_sent_back" not in read_only.get(changelist).content.decode()
 
 
+def test_several_offline_refunds_of_several_bookings_are_recorded_in_one_go(world, staff):
+    """Found by a probe: recording two bookings' refunds in one request locked the second booking after the first
+    one's payment (against the lock order) and answered 500 with the first one recorded."""
+    bookings = [_paid_booking(world, key) for key in ("a", "b")]
+    client = staff("finance")
+    for number, booking in enumerate(bookings):
+        client.post(
+            f"{BOOKINGS}{booking.pk}/action/refund/",
+            {"amount": "30", "reason": "late pickup", "idempotency_key": f"k-{number}"},
+        )
+    with tenant_context(world.tenant):
+        refunds = list(Refund.objects.order_by("-pk"))  # the later booking's first
+    selected = {"action": "record_sent_back", "_selected_action": [str(refund.pk) for refund in refunds]}
+    references = {f"{refund.pk}-reference": f"BACK-{number}" for number, refund in enumerate(refunds)}
+
+    done = client.post("/admin/payments/refund/", {**selected, "apply": "1", **references}, follow=True)
+
+    assert done.status_code == 200 and "2 refunds recorded as sent back" in _messages(done)
+    with tenant_context(world.tenant):
+        assert {refund.status for refund in Refund.objects.all()} == {"succeeded"}
+        assert [Booking.objects.get(pk=booking.pk).paid for booking in bookings] == [17000, 17000]
+
+
 def test_gateway_secrets_are_write_only_and_kept_when_left_empty(world, staff):
     client = staff("finance")
     add = client.post(

@@ -177,3 +177,23 @@ def test_a_change_that_lowers_the_price_below_what_was_paid_gives_the_difference
         [refund] = Refund.objects.filter(booking=booking)
         assert (refund.kind, refund.amount, refund.status) == ("surplus", TOTAL // 2, "pending")
         assert refunds.refundable(booking) == TOTAL // 2
+
+
+@pytest.mark.django_db
+def test_offline_refunds_of_several_bookings_are_recorded_together_and_a_refused_one_undoes_nothing_else():
+    world = World()
+    with tenant_context(world.tenant):
+        bookings = [_paid_booking(world, key) for key in ("one", "two")]
+        pending = [
+            refunds.request_refund(
+                booking, amount=1000, reason="gesture", request_key=f"gesture-{n}", actor=clerk(world)
+            )[0]
+            for n, booking in enumerate(bookings)
+        ]
+        done, refused = refunds.complete_offline_refunds(
+            [(pending[1], "BACK-1"), (pending[0], "  ")], actor=clerk(world)
+        )
+        assert isinstance(done, Refund) and done.status == "succeeded"
+        assert isinstance(refused, DomainError) and "reference" in refused.fields
+        assert [Refund.objects.get(pk=refund.pk).status for refund in pending] == ["pending", "succeeded"]
+        assert [Booking.objects.get(pk=b.pk).paid for b in bookings] == [TOTAL, TOTAL - 1000]

@@ -106,6 +106,15 @@ def test_the_list_searches_by_text():
 
 
 @pytest.mark.django_db
+def test_a_search_with_a_nul_byte_finds_nothing_rather_than_failing():
+    """Found by a probe: PostgreSQL refuses NUL in text, and the list answered 500."""
+    client = _client(World())
+    for params in ({"q": "pal\x00ace"}, {"destination": "\x00"}):
+        response = client.get("/tours/", params)
+        assert response.status_code == 200, params
+
+
+@pytest.mark.django_db
 def test_the_tour_page_shows_details_departures_with_live_seats_and_unit_prices(
     django_capture_on_commit_callbacks,
 ):
