@@ -7,7 +7,7 @@ import secrets
 
 import segno
 from django.db import transaction
-from django_otp import devices_for_user, match_token
+from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -21,7 +21,7 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read of
 
 
 def has_confirmed_device(user: User) -> bool:
-    return any(True for _ in devices_for_user(user, confirmed=True))
+    return user.has_confirmed_device()
 
 
 def is_verified(user) -> bool:

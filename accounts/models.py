@@ -112,10 +112,13 @@ class User(AbstractBaseUser):
             return self.is_superuser  # platform administrators always
         return self.role_in(tenant_id) in MFA_REQUIRED_ROLES
 
+    def has_confirmed_device(self) -> bool:
+        return any(True for _ in devices_for_user(self, confirmed=True))
+
     def needs_second_factor(self) -> bool:
         """Whether a session of this user must present a second factor before it may act: if the role demands
         MFA, or if the user has enrolled a device (then it is always asked)."""
-        return self.mfa_required() or any(True for _ in devices_for_user(self, confirmed=True))
+        return self.mfa_required() or self.has_confirmed_device()
 
     def has_perm(self, perm: str, obj=None) -> bool:
         if not self.is_active:

@@ -192,10 +192,12 @@ def lock_rows(
         # The table name is our model's, quoted; the only value is a parameter.
         ours = RawSQL(_ROW_IS_OURS_SQL.format(table=table), [trail.first_transaction_id])  # noqa: S611
         queryset = queryset.annotate(lock_row_is_ours=ours)  # type: ignore[assignment]  # the same rows
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true)", [f"{int(settings.LOCK_TIMEOUT_SECONDS * 1000)}ms"]
-        )
+    if not skip_locked:  # a sweep that skips locked rows never waits: no bound to set (a round trip saved)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                [f"{int(settings.LOCK_TIMEOUT_SECONDS * 1000)}ms"],
+            )
     try:
         rows = list(
             queryset.select_for_update(

@@ -197,3 +197,30 @@ def test_offline_refunds_of_several_bookings_are_recorded_together_and_a_refused
         assert isinstance(refused, DomainError) and "reference" in refused.fields
         assert [Refund.objects.get(pk=refund.pk).status for refund in pending] == ["pending", "succeeded"]
         assert [Booking.objects.get(pk=b.pk).paid for b in bookings] == [TOTAL, TOTAL - 1000]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clerks_recording_the_same_refunds_sent_back_at_once_record_each_once():
+    world = World()
+    with tenant_context(world.tenant):
+        bookings = [_paid_booking(world, key) for key in ("one", "two")]
+        pending = [
+            refunds.request_refund(
+                booking, amount=1000, reason="gesture", request_key=f"gesture-{n}", actor=clerk(world)
+            )[0]
+            for n, booking in enumerate(bookings)
+        ]
+
+    def send_back(order):
+        return refunds.complete_offline_refunds(
+            [(pending[index], f"BACK-{index}") for index in order], actor=clerk(world)
+        )
+
+    outcomes = attempt_together(world.tenant, partial(send_back, (0, 1)), partial(send_back, (1, 0)))
+
+    assert not unexpected(outcomes)
+    assert not unexpected([part for outcome in outcomes for part in outcome])
+    with tenant_context(world.tenant):
+        assert [Refund.objects.get(pk=refund.pk).status for refund in pending] == ["succeeded", "succeeded"]
+        assert [Booking.objects.get(pk=b.pk).paid for b in bookings] == [TOTAL - 1000, TOTAL - 1000]
+        assert OutboxEvent.objects.filter(name="payment.refunded").count() == 2
